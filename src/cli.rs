@@ -1,0 +1,250 @@
+//! The command line: `consentry serve`, `migrate`, `openapi`, `demo users`, `dev-token`.
+//!
+//! Exit codes: 0 success, 2 bad usage or bad configuration (the message names the flag,
+//! key or file at fault), 1 any other failure.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::auth::{DemoIssuer, Role};
+use crate::config::{Config, ConfigError, LogFormat, Overrides};
+use crate::datadir::{DataDir, DataDirError};
+use crate::demo::Institution;
+use crate::startup::{self, StartError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "consentry",
+    version,
+    about = "Consentry: the consent and privacy gateway between learning data and analytics",
+    long_about = "Consentry stores learning data only for registered purposes, lets analytics tools \
+                  read it only as those purposes, students' consent and retention allow, and logs \
+                  every decision.\n\nSettings come from consentry.toml in the data directory, then \
+                  CONSENTRY_* environment variables (e.g. CONSENTRY_DATABASE_URL, \
+                  CONSENTRY_AUTH__ISSUER), then the flags below; later wins."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Consentry server.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit (`serve` does this too).
+    Migrate(StoreArgs),
+    /// Print the OpenAPI description of the HTTP API as JSON.
+    Openapi,
+    /// The demo institution "Hogeschool Demo".
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+    /// Print a bearer token for a demo person or client (demo data directories only).
+    DevToken(DevTokenArgs),
+}
+
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// Folder for the SQLite database, generated keys and consentry.toml [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Use this database instead of SQLite in the data directory, e.g. postgres://user@host/consentry
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address and port to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "IP:PORT")]
+    addr: Option<SocketAddr>,
+    /// Seed the synthetic demo institution and sign tokens for its people. Never with real data.
+    #[arg(long)]
+    demo: bool,
+    /// Log as human-readable text or as JSON lines
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DemoCommand {
+    /// List the demo people and clients with their ids and roles.
+    Users {
+        /// Folder whose consentry.toml sets the demo's size [default: ./data]
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Only people with this role
+        #[arg(long, value_enum)]
+        role: Option<Role>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DevTokenArgs {
+    /// The demo data directory (one `serve --demo` has used) [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The demo person's or client's id, e.g. s0001, mentor01, po1, demo-dashboard
+    #[arg(long, value_name = "ID")]
+    sub: String,
+    /// Put this role in the token instead of the person's own (repeat for several)
+    #[arg(long, value_enum)]
+    role: Vec<Role>,
+    /// How long the token is valid, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    expires_in: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<DataDirError> for CliError {
+    fn from(error: DataDirError) -> Self {
+        CliError::Start(StartError::DataDir(error))
+    }
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) => 2,
+            CliError::Start(StartError::DataDir(error)) if error.is_configuration() => 2,
+            CliError::Start(_) | CliError::Failed(_) => 1,
+        }
+    }
+}
+
+/// Parses the command line, runs the command and returns its exit code.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => migrate(args).await,
+        Command::Openapi => print_openapi(),
+        Command::Demo { command: DemoCommand::Users { data_dir, role } } => demo_users(data_dir, role),
+        Command::DevToken(args) => dev_token(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("consentry: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let overrides = Overrides {
+        addr: args.addr,
+        database_url: args.store.database_url,
+        demo: args.demo.then_some(true),
+        log_format: args.log_format,
+    };
+    let config = Config::load(args.store.data_dir, overrides)?;
+    init_logging(&config)?;
+    let application = startup::build(&config).await?;
+    let addr = application.local_addr();
+    tracing::info!(%addr, "listening; API description at http://{addr}/api/docs");
+    application.run_until(crate::server::shutdown_signal()).await.map_err(StartError::from)?;
+    Ok(())
+}
+
+async fn migrate(args: StoreArgs) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    db.ready().await.map_err(StartError::from)?;
+    println!("the {} database is up to date", db.backend().name());
+    db.close().await;
+    Ok(())
+}
+
+fn print_openapi() -> Result<(), CliError> {
+    let json = crate::server::openapi().to_pretty_json().map_err(|error| CliError::Failed(error.to_string()))?;
+    write_stdout(&format!("{json}\n"))
+}
+
+fn demo_users(data_dir: Option<PathBuf>, role: Option<Role>) -> Result<(), CliError> {
+    let config = Config::load(data_dir, Overrides::default())?;
+    let institution = Institution::generate(config.demo_scale);
+    let mut out = String::from("ID\tKIND\tROLES\tNAME\tAFFILIATION\n");
+    for principal in institution.principals() {
+        if role.is_some_and(|role| !principal.roles.contains(&role)) {
+            continue;
+        }
+        let roles: Vec<&str> = principal.roles.iter().map(|role| role.as_str()).collect();
+        let kind = match principal.kind {
+            crate::auth::PrincipalKind::User => "user",
+            crate::auth::PrincipalKind::Client => "client",
+        };
+        out.push_str(&format!(
+            "{}\t{kind}\t{}\t{}\t{}\n",
+            principal.id,
+            roles.join(","),
+            principal.name,
+            principal.affiliation
+        ));
+    }
+    write_stdout(&out)
+}
+
+fn dev_token(args: DevTokenArgs) -> Result<(), CliError> {
+    let config = Config::load(args.data_dir, Overrides::default())?;
+    let data_dir = DataDir::open_existing(&config.data_dir)?;
+    let key = data_dir.demo_issuer_key()?;
+    let principal = Institution::generate(config.demo_scale).principal(&args.sub).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--sub: no demo person or client has the id `{}`; `consentry demo users` lists them",
+            args.sub
+        ))
+    })?;
+    let roles = if args.role.is_empty() { principal.roles } else { args.role };
+    let token = DemoIssuer::new(&key, &config.auth.audience)
+        .mint(&principal.id, principal.kind, &roles, Duration::from_secs(args.expires_in))
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    write_stdout(&format!("{token}\n"))
+}
+
+fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe (`consentry demo users | head`) is the reader's choice, not a failure.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(CliError::Failed(format!("could not write the output: {error}"))),
+    }
+}
+
+fn init_logging(config: &Config) -> Result<(), CliError> {
+    let filter = EnvFilter::try_new(&config.log)
+        .map_err(|error| ConfigError::Invalid(format!("key `log`: `{}` is not a log filter: {error}", config.log)))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let installed = match config.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Only a second initialisation in one process fails, and the first one then stands.
+    drop(installed);
+    Ok(())
+}

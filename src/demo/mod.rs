@@ -1,0 +1,21 @@
+//! "Hogeschool Demo": a synthetic institution for trying Consentry out, seeded with
+//! `consentry serve --demo`, with a local token issuer for its people and clients.
+//!
+//! Nothing here runs outside demo mode: the token endpoint answers 404 on a real server.
+
+mod activity;
+mod institution;
+mod routes;
+mod seed;
+
+pub use institution::{CLIENTS, DemoPrincipal, Institution};
+pub use routes::router;
+pub use seed::{SeedOutcome, seed};
+
+use crate::auth::DemoIssuer;
+
+/// What a demo server holds beyond a normal one.
+pub struct DemoMode {
+    pub issuer: DemoIssuer,
+    pub institution: Institution,
+}

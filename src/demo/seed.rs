@@ -1,0 +1,64 @@
+//! Writing the demo institution into the store, once per database.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::activity::student_records;
+use super::institution::Institution;
+use crate::db::{Db, DbError};
+use crate::timestamp::Timestamp;
+use crate::{directory, records};
+
+/// Bump when the generated data changes shape, so old demo databases are recognised.
+const SEED_VERSION: i64 = 1;
+/// Students whose records go to the store in one round.
+const STUDENTS_PER_ROUND: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedOutcome {
+    Seeded {
+        students: usize,
+        records: u64,
+    },
+    /// The database already holds the demo institution (at the given scale).
+    AlreadySeeded {
+        scale: f64,
+    },
+}
+
+/// Seeds the institution in one transaction: a crash part-way leaves nothing behind, and
+/// the next start seeds again.
+pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, DbError> {
+    let mut tx = db.begin().await?;
+    let existing: Option<f64> =
+        sqlx::query_scalar("SELECT scale FROM demo_seed WHERE id = 1").fetch_optional(&mut *tx).await?;
+    if let Some(scale) = existing {
+        return Ok(SeedOutcome::AlreadySeeded { scale });
+    }
+    directory::insert_subjects(&mut tx, &institution.new_subjects()).await?;
+    directory::insert_users(&mut tx, &institution.new_users()).await?;
+    directory::insert_groups(&mut tx, &institution.new_groups()).await?;
+    directory::insert_courses(&mut tx, &institution.new_courses()).await?;
+    directory::insert_clients(&mut tx, &institution.new_clients()).await?;
+
+    let students = institution.students.len();
+    let progress = ProgressBar::new(students as u64).with_message("seeding Hogeschool Demo").with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} students ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut written = 0;
+    for first in (0..students).step_by(STUDENTS_PER_ROUND) {
+        let round = first..(first + STUDENTS_PER_ROUND).min(students);
+        let batch: Vec<_> = round.clone().flat_map(|index| student_records(institution, index)).collect();
+        written += records::insert(&mut tx, &batch).await?;
+        progress.inc(round.len() as u64);
+    }
+    sqlx::query("INSERT INTO demo_seed (id, version, scale, seeded_at) VALUES (1, $1, $2, $3)")
+        .bind(SEED_VERSION)
+        .bind(institution.scale)
+        .bind(Timestamp::now().to_storage())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    progress.finish_and_clear();
+    Ok(SeedOutcome::Seeded { students, records: written })
+}

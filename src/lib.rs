@@ -1,0 +1,18 @@
+//! Consentry: a privacy-governance and consent broker for learning analytics.
+//!
+//! The binary in `main.rs` only parses the command line; everything it runs lives
+//! here so that the integration tests can build the same application in-process.
+//! `ARCHITECTURE.md` maps the modules.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod datadir;
+pub mod db;
+pub mod demo;
+pub mod directory;
+pub mod problem;
+pub mod records;
+pub mod server;
+pub mod startup;
+pub mod timestamp;

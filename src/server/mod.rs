@@ -1,0 +1,160 @@
+//! The HTTP server: shared state, the router with its middleware, and a graceful run.
+//!
+//! Each domain module contributes an `OpenApiRouter`; this module only merges them, adds
+//! the cross-cutting layers (request ids, tracing, metrics, problem rendering, timeouts,
+//! body limits, compression) and serves the result.
+
+mod health;
+mod metrics;
+mod openapi;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use metrics::Metrics;
+pub use openapi::openapi;
+
+use crate::auth::TokenVerifier;
+use crate::config::HttpConfig;
+use crate::db::Db;
+use crate::demo::DemoMode;
+use crate::problem;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub verifier: Arc<TokenVerifier>,
+    /// Present only on a demo server.
+    pub demo: Option<Arc<DemoMode>>,
+    pub metrics: Metrics,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.verifier)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The API routes of every module, with the OpenAPI description they add up to.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(health::router())
+        .merge(crate::auth::router())
+        .merge(crate::demo::router())
+        .split_for_parts()
+}
+
+/// The complete application, ready to serve or to test with `oneshot`.
+pub fn router(state: AppState, http: &HttpConfig) -> Router {
+    let (api, spec) = api();
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(problem::render_problems))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout()))
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes));
+    api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", spec)).layer(layers).with_state(state)
+}
+
+/// A server bound to its address, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    db: Db,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Binds the address (port 0 picks a free one) and builds the router.
+    pub async fn build(addr: SocketAddr, state: AppState, http: &HttpConfig) -> Result<Self, ServerError> {
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let db = state.db.clone();
+        Ok(Self { listener, router: router(state, http), db, shutdown_grace: http.shutdown_grace() })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
+    /// finish for at most the grace period, and closes the database pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let grace = self.shutdown_grace;
+        let grace_expired = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.map_err(ServerError::Serve)?,
+            () = grace_expired => tracing::warn!(seconds = grace.as_secs(), "grace period over; abandoning requests still in flight"),
+        }
+        self.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

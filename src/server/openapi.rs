@@ -1,0 +1,40 @@
+//! The OpenAPI description's frame: title, tags and the bearer security scheme.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Consentry",
+        description = "Privacy-governance and consent broker for learning analytics. Errors are RFC 9457 \
+                       problem details (`application/problem+json`); times are RFC 3339 UTC.",
+        license(name = "EUPL-1.2", identifier = "EUPL-1.2"),
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Who is calling"),
+        (name = "demo", description = "The demo institution (demo servers only)"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme =
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build());
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme("bearer", scheme);
+    }
+}
+
+pub(super) fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The complete OpenAPI description of the HTTP API, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    super::api().1
+}

@@ -1,0 +1,63 @@
+//! The composition root: from a configuration to a running application.
+
+use std::sync::Arc;
+
+use crate::auth::{AuthError, DEMO_ISSUER, DemoIssuer, TokenVerifier};
+use crate::config::Config;
+use crate::datadir::{DataDir, DataDirError};
+use crate::db::{self, Db, DbError};
+use crate::demo::{self, DemoMode, Institution, SeedOutcome};
+use crate::server::{AppState, Application, Metrics, ServerError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("token verification could not be set up: {0}")]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// Opens the configured store (SQLite in the data directory unless a URL is given) and
+/// brings its schema up to date.
+pub async fn open_store(config: &Config, data_dir: &DataDir) -> Result<Db, StartError> {
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => db::sqlite_url(&data_dir.sqlite_file()?),
+    };
+    let db = Db::connect(&url, config.database.max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// Prepares everything `serve` needs: keys, store, demo institution, token verification,
+/// and a bound listener.
+pub async fn build(config: &Config) -> Result<Application, StartError> {
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let keys = data_dir.load_keys(config.demo)?;
+    let db = open_store(config, &data_dir).await?;
+    tracing::info!(backend = db.backend().name(), data_dir = %data_dir.path().display(), "store ready");
+
+    let demo = match &keys.demo_issuer {
+        Some(key) => {
+            let institution = Institution::generate(config.demo_scale);
+            match demo::seed(&db, &institution).await? {
+                SeedOutcome::Seeded { students, records } => {
+                    tracing::info!(students, records, "seeded the demo institution Hogeschool Demo");
+                }
+                SeedOutcome::AlreadySeeded { scale } => {
+                    tracing::info!(scale, "the demo institution was seeded before; leaving it as it is");
+                }
+            }
+            tracing::warn!("DEMO MODE: this server issues tokens for anyone who asks; never use it with real data");
+            Some(Arc::new(DemoMode { issuer: DemoIssuer::new(key, &config.auth.audience), institution }))
+        }
+        None => None,
+    };
+    let verifier = TokenVerifier::new(&config.auth, demo.as_ref().map(|demo| (DEMO_ISSUER, demo.issuer.jwks())))?;
+    let state = AppState { db, verifier: Arc::new(verifier), demo, metrics: Metrics::install() };
+    Ok(Application::build(config.addr, state, &config.http).await?)
+}

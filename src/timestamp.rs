@@ -1,0 +1,110 @@
+//! Points in time as Consentry stores and shows them: RFC 3339 in UTC.
+//!
+//! Both stores keep timestamps as fixed-width text (`2026-02-02T08:15:00.000000Z`), so
+//! that ordering and range filters are plain string comparisons that behave the same on
+//! SQLite and PostgreSQL.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+/// A UTC instant with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+/// A value that is not an RFC 3339 date-time.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an RFC 3339 date-time such as 2026-02-02T08:15:00Z")]
+pub struct InvalidTimestamp(String);
+
+const STORAGE_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self::from(OffsetDateTime::now_utc())
+    }
+
+    pub fn from_unix_seconds(seconds: i64) -> Option<Self> {
+        OffsetDateTime::from_unix_timestamp(seconds).ok().map(Self::from)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidTimestamp> {
+        OffsetDateTime::parse(text, &Rfc3339).map(Self::from).map_err(|_| InvalidTimestamp(text.to_owned()))
+    }
+
+    pub fn unix_seconds(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn unix_millis(self) -> i64 {
+        i64::try_from(self.0.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    }
+
+    pub fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(time::Duration::seconds(seconds)))
+    }
+
+    /// The fixed-width text stored in the database.
+    pub fn to_storage(self) -> String {
+        // Only years outside 0000..=9999 cannot take the fixed width; they never occur in
+        // learning data, and the plain rendering keeps them readable if they ever do.
+        self.0.format(STORAGE_FORMAT).unwrap_or_else(|_| self.0.to_string())
+    }
+}
+
+impl From<OffsetDateTime> for Timestamp {
+    fn from(value: OffsetDateTime) -> Self {
+        let utc = value.to_offset(UtcOffset::UTC);
+        // Microseconds are what both stores keep; dropping the rest keeps round trips exact.
+        let micros = utc.microsecond();
+        Self(utc.replace_microsecond(micros).unwrap_or(utc))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_storage())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_storage())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_text_is_fixed_width_utc_and_round_trips() {
+        let parsed = Timestamp::parse("2026-02-02T09:15:00.5+01:00").unwrap();
+        assert_eq!(parsed.to_storage(), "2026-02-02T08:15:00.500000Z");
+        assert_eq!(Timestamp::parse(&parsed.to_storage()).unwrap(), parsed);
+    }
+
+    #[test]
+    fn storage_text_orders_like_time() {
+        let earlier = Timestamp::parse("2026-02-02T08:15:00Z").unwrap();
+        let later = earlier.plus_seconds(1);
+        assert!(earlier.to_storage() < later.to_storage());
+    }
+
+    #[test]
+    fn text_that_is_not_a_date_time_is_refused() {
+        let error = Timestamp::parse("next tuesday").unwrap_err();
+        assert!(error.to_string().contains("next tuesday"));
+    }
+}

@@ -217,7 +217,7 @@ impl Config {
     fn load_from(data_dir: &Path, env: Env, overrides: Overrides) -> Result<Self, ConfigError> {
         let env = env
             // The data directory was resolved above; test-harness variables are not settings.
-            .filter(|key| key != "data_dir" && !key.as_str().starts_with("test_"))
+            .filter(|key| key != "data_dir" && !key.as_str().to_ascii_lowercase().starts_with("test_"))
             .split("__");
         let file = data_dir.join(CONFIG_FILE);
         let mut figment = Figment::new();

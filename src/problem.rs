@@ -244,7 +244,15 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         let (code, description) = match &error {
             AuthError::Missing => (None, error.to_string()),
-            AuthError::Unavailable(cause) => return Self::internal(cause),
+            AuthError::Unavailable(cause) => {
+                return Self {
+                    internal: Some(cause.clone()),
+                    ..Self::new(
+                        ProblemType::ServiceUnavailable,
+                        "the token issuer cannot be reached to check the token; try again shortly",
+                    )
+                };
+            }
             _ => (Some("invalid_token"), error.to_string()),
         };
         // RFC 6750 §3: no error code when the request carried no credentials at all.

@@ -1,0 +1,16 @@
+//! Integration tests: the real server on a random port, a fresh data directory per test,
+//! HTTP from the outside. Set `TEST_LOG=1` to see the server's logs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on the first broken expectation"
+)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod demo;
+mod errors;
+mod operations;

@@ -46,14 +46,7 @@ async fn a_body_over_the_limit_is_a_413_problem(store: Store) {
 async fn a_body_without_json_content_type_is_a_415_problem(store: Store) {
     let app = TestApp::spawn(store).await;
 
-    let response = app
-        .client
-        .post(app.url("/api/v1/demo/tokens"))
-        .header("content-type", "text/plain")
-        .body(r#"{"sub": "s0001"}"#)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw("/api/v1/demo/tokens", "text/plain", r#"{"sub": "s0001"}"#).await;
 
     assert_problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type").await;
 }
@@ -61,14 +54,7 @@ async fn a_body_without_json_content_type_is_a_415_problem(store: Store) {
 async fn malformed_json_is_a_400_problem(store: Store) {
     let app = TestApp::spawn(store).await;
 
-    let response = app
-        .client
-        .post(app.url("/api/v1/demo/tokens"))
-        .header("content-type", "application/json")
-        .body(r#"{"sub": "s0001""#)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw("/api/v1/demo/tokens", "application/json", r#"{"sub": "s0001""#).await;
 
     assert_problem(response, StatusCode::BAD_REQUEST, "malformed-body").await;
 }

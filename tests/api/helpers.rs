@@ -187,6 +187,11 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
     }
 
+    /// Posts `body` as it is, with the given content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Response {
+        self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.unwrap()
+    }
+
     /// A demo token for `sub` with their own roles, from the demo login.
     pub async fn token_for(&self, sub: &str) -> String {
         let response = self.post_json("/api/v1/demo/tokens", &serde_json::json!({ "sub": sub })).await;

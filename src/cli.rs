@@ -3,15 +3,16 @@
 //! Exit codes: 0 success, 2 bad usage or bad configuration (the message names the flag,
 //! key or file at fault), 1 any other failure.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use crate::audit;
 use crate::auth::{DemoIssuer, Role};
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
 use crate::datadir::{DataDir, DataDirError};
@@ -49,6 +50,30 @@ enum Command {
     },
     /// Print a bearer token for a demo person or client (demo data directories only).
     DevToken(DevTokenArgs),
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and check every signature, of the live log or of an
+    /// export; exits 1 and names the first bad seq when something was changed.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+struct AuditVerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Verify this export file instead of the live log
+    #[arg(long, value_name = "FILE")]
+    export: Option<PathBuf>,
+    /// age identity file that decrypts an encrypted export
+    #[arg(long, value_name = "KEYFILE", requires = "export")]
+    identity: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +167,7 @@ pub async fn run() -> ExitCode {
         Command::Openapi => print_openapi(),
         Command::Demo { command: DemoCommand::Users { data_dir, role } } => demo_users(data_dir, role),
         Command::DevToken(args) => dev_token(args),
+        Command::Audit { command: AuditCommand::Verify(args) } => verify_audit(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,6 +250,60 @@ fn dev_token(args: DevTokenArgs) -> Result<(), CliError> {
         .mint(&principal.id, principal.kind, &roles, Duration::from_secs(args.expires_in))
         .map_err(|error| CliError::Failed(error.to_string()))?;
     write_stdout(&format!("{token}\n"))
+}
+
+async fn verify_audit(args: AuditVerifyArgs) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.store.database_url, ..Overrides::default() };
+    let config = Config::load(args.store.data_dir, overrides)?;
+    let (report, key_id) = match &args.export {
+        Some(path) => verify_export_file(&config, path, args.identity.as_deref())?,
+        None => {
+            init_logging(&config)?;
+            let data_dir = DataDir::open(&config.data_dir)?;
+            let key = data_dir.load_keys(false)?.audit_signing;
+            let db = startup::open_store(&config, &data_dir).await?;
+            let report = audit::verify_store(&db, key.public_key()).await.map_err(|error| CliError::Failed(error.to_string()))?;
+            db.close().await;
+            (report, key.key_id())
+        }
+    };
+    let span = match (report.first_seq, report.last_seq) {
+        (Some(first), Some(last)) => format!(" (seq {first} to {last})"),
+        _ => String::new(),
+    };
+    let summary = format!("{} events{span}, {} checkpoints, audit key {key_id}", report.events, report.checkpoints);
+    match report.tampering {
+        None => write_stdout(&format!("verified: {summary}\n")),
+        Some(tampering) => {
+            Err(CliError::Failed(format!("TAMPERED at seq {}: {} ({summary})", tampering.seq, tampering.problem)))
+        }
+    }
+}
+
+/// Verifies an export file, decrypting it first when it is age-encrypted, against the
+/// data directory's audit key when there is one there.
+fn verify_export_file(config: &Config, path: &Path, identity: Option<&Path>) -> Result<(audit::Report, String), CliError> {
+    let open = |path: &Path| {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|error| CliError::Usage(format!("{}: {error}", path.display())))
+    };
+    let mut file = open(path)?;
+    let encrypted = audit::is_encrypted(file.fill_buf().map_err(|error| CliError::Failed(error.to_string()))?);
+    let pinned_key = DataDir::open_existing(&config.data_dir).ok().and_then(|data_dir| data_dir.audit_public_key());
+    let failed = |error: audit::AuditError| CliError::Failed(error.to_string());
+    let (report, key_id) = match (encrypted, identity) {
+        (true, Some(identity)) => {
+            let plaintext = audit::decrypt(file, open(identity)?).map_err(failed)?;
+            audit::verify_export(plaintext, pinned_key.as_deref()).map_err(failed)?
+        }
+        (true, None) => {
+            return Err(CliError::Usage("--identity: the export is encrypted; name the age identity file that decrypts it".to_owned()));
+        }
+        (false, _) => audit::verify_export(file, pinned_key.as_deref()).map_err(failed)?,
+    };
+    let key_id = if pinned_key.is_some() { key_id } else { format!("{key_id} (from the export itself: compare with GET /api/v1/audit/public-key)") };
+    Ok((report, key_id))
 }
 
 fn write_stdout(text: &str) -> Result<(), CliError> {

@@ -43,6 +43,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -58,6 +59,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -141,6 +143,27 @@ impl Default for AuthConfig {
             leeway_seconds: 60,
             jwks_refetch_min_seconds: 10,
         }
+    }
+}
+
+/// How the audit log is pinned and kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many events…
+    pub checkpoint_every_events: i64,
+    /// …or after this many minutes, whichever comes first.
+    pub checkpoint_every_minutes: u64,
+    /// How long events are kept; at least 183 days (AI Act Art. 26(6): six months).
+    pub retention_days: u64,
+}
+
+/// The AI Act's floor for keeping logs of high-risk systems: six months.
+pub const MIN_AUDIT_RETENTION_DAYS: u64 = 183;
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { checkpoint_every_events: 1000, checkpoint_every_minutes: 10, retention_days: 5 * 365 + 1 }
     }
 }
 
@@ -251,6 +274,12 @@ impl Config {
         if self.auth.audience.trim().is_empty() {
             return invalid("auth.audience", "must not be empty");
         }
+        if self.audit.retention_days < MIN_AUDIT_RETENTION_DAYS {
+            return invalid("audit.retention_days", "must be at least 183 (six months, AI Act Art. 26(6))");
+        }
+        if self.audit.checkpoint_every_events < 1 || self.audit.checkpoint_every_minutes < 1 {
+            return invalid("audit.checkpoint_every_events", "checkpoint intervals must be at least 1");
+        }
         if self.auth.jwks_url.is_some() && self.auth.issuer.is_none() {
             return invalid("auth.jwks_url", "needs `auth.issuer` as well");
         }
@@ -339,6 +368,13 @@ mod tests {
         let toml = "[auth.role_map]\n\"staff\" = \"overlord\"\n";
         let error = load(dir.path(), Some(toml), Overrides::default()).unwrap_err();
         assert!(error.to_string().contains("auth.role_map"), "{error}");
+    }
+
+    #[test]
+    fn audit_retention_below_six_months_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = load(dir.path(), Some("[audit]\nretention_days = 30\n"), Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("audit.retention_days"), "{error}");
     }
 
     #[test]

@@ -117,6 +117,12 @@ impl DataDir {
         Ok(Keys { pseudonym_pepper, audit_signing, export_identity, demo_issuer })
     }
 
+    /// The audit signing key's public half, if the key exists; generates nothing.
+    pub fn audit_public_key(&self) -> Option<Vec<u8>> {
+        let pkcs8 = read_owner_only(&self.path.join(AUDIT_SIGNING_KEY_FILE)).ok()?;
+        SigningKey::from_pkcs8(pkcs8).map(|key| key.public_key().to_vec())
+    }
+
     /// The demo issuer's key, which only a demo server creates.
     pub fn demo_issuer_key(&self) -> Result<SigningKey, DataDirError> {
         let path = self.path.join(DEMO_ISSUER_KEY_FILE);

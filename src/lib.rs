@@ -6,11 +6,13 @@
 
 pub mod auth;
 pub mod cli;
+pub mod audit;
 pub mod config;
 pub mod datadir;
 pub mod db;
 pub mod demo;
 pub mod directory;
+pub mod policy;
 pub mod problem;
 pub mod records;
 pub mod server;

@@ -6,7 +6,8 @@
 //! the request path and request id, and logs the cause of each 5xx once.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,8 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::db::DbError;
+use crate::policy::PolicyError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -279,6 +282,24 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<PolicyError> for ApiError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Denied { .. } => Self::new(ProblemType::Forbidden, error.to_string()),
+            PolicyError::Audit(error) => error.into(),
+        }
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(error: AuditError) -> Self {
+        match error {
+            AuditError::Db(error) => error.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::from(DbError::from(error))
@@ -309,6 +330,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
             }
         })?;
         parse_json(&bytes).map(AppJson)
+    }
+}
+
+/// Query parameters whose faults are 422 problems naming the parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_html_form::Deserializer::from_bytes(query.as_bytes());
+        serde_path_to_error::deserialize(deserializer).map(AppQuery).map_err(|error| {
+            let field = match error.path().to_string() {
+                path if path == "." => "query".to_owned(),
+                path => path,
+            };
+            ApiError::invalid_field(field, error.into_inner().to_string())
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::Checkpointer;
 use crate::auth::{AuthError, DEMO_ISSUER, DemoIssuer, TokenVerifier};
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError};
@@ -58,6 +59,10 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
         None => None,
     };
     let verifier = TokenVerifier::new(&config.auth, demo.as_ref().map(|demo| (DEMO_ISSUER, demo.issuer.jwks())))?;
-    let state = AppState { db, verifier: Arc::new(verifier), demo, metrics: Metrics::install() };
-    Ok(Application::build(config.addr, state, &config.http).await?)
+    let audit_key = Arc::new(keys.audit_signing);
+    let checkpointer = Checkpointer { db: db.clone(), key: Arc::clone(&audit_key), config: config.audit.clone() };
+    let state = AppState { db, verifier: Arc::new(verifier), demo, metrics: Metrics::install(), audit_key };
+    let mut application = Application::build(config.addr, state, &config.http).await?;
+    application.spawn_background(|stop| checkpointer.run(stop));
+    Ok(application)
 }

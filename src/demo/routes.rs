@@ -10,6 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use serde_json::json;
+
+use crate::audit::{self, Actor, ActorKind, Decision, Event};
 use crate::auth::{PrincipalKind, Role};
 use crate::problem::{ApiError, AppJson, ProblemDetails};
 use crate::server::AppState;
@@ -92,6 +95,13 @@ async fn create_demo_token(
         .issuer
         .mint(&principal.id, principal.kind, &roles, Duration::from_secs(expires_in))
         .map_err(ApiError::internal)?;
+    let mut tx = state.db.begin().await?;
+    let actor = Actor { id: principal.id.clone(), kind: audit_kind(principal.kind), roles: roles.clone() };
+    let event = Event::new(actor, "demo.token_issued", format!("Principal::{}", principal.id))
+        .decided(Decision::Allow, vec!["demo-login".to_owned()])
+        .details(json!({ "roles": roles, "expires_in": expires_in }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await.map_err(crate::db::DbError::from)?;
     let response = DemoTokenResponse {
         access_token,
         token_type: "Bearer",
@@ -101,4 +111,11 @@ async fn create_demo_token(
         roles,
     };
     Ok((StatusCode::CREATED, Json(response)))
+}
+
+fn audit_kind(kind: PrincipalKind) -> ActorKind {
+    match kind {
+        PrincipalKind::User => ActorKind::User,
+        PrincipalKind::Client => ActorKind::Client,
+    }
 }

@@ -32,6 +32,7 @@ pub use openapi::openapi;
 
 use crate::auth::TokenVerifier;
 use crate::config::HttpConfig;
+use crate::datadir::SigningKey;
 use crate::db::Db;
 use crate::demo::DemoMode;
 use crate::problem;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// Present only on a demo server.
     pub demo: Option<Arc<DemoMode>>,
     pub metrics: Metrics,
+    /// Signs audit checkpoints and exports.
+    pub audit_key: Arc<SigningKey>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -67,6 +70,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(crate::auth::router())
+        .merge(crate::audit::router())
         .merge(crate::demo::router())
         .split_for_parts()
 }
@@ -96,6 +100,8 @@ pub struct Application {
     router: Router,
     db: Db,
     shutdown_grace: Duration,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    stop_background: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -103,7 +109,25 @@ impl Application {
     pub async fn build(addr: SocketAddr, state: AppState, http: &HttpConfig) -> Result<Self, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
         let db = state.db.clone();
-        Ok(Self { listener, router: router(state, http), db, shutdown_grace: http.shutdown_grace() })
+        let (stop_background, _) = tokio::sync::watch::channel(false);
+        Ok(Self {
+            listener,
+            router: router(state, http),
+            db,
+            shutdown_grace: http.shutdown_grace(),
+            background: Vec::new(),
+            stop_background,
+        })
+    }
+
+    /// Runs `job` beside the server until the server stops; it gets a receiver that
+    /// changes when it should finish up.
+    pub fn spawn_background<F, Fut>(&mut self, job: F)
+    where
+        F: FnOnce(tokio::sync::watch::Receiver<bool>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background.push(tokio::spawn(job(self.stop_background.subscribe())));
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -111,7 +135,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets requests in flight
-    /// finish for at most the grace period, and closes the database pool.
+    /// finish for at most the grace period, lets background jobs finish, and closes the
+    /// database pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -131,6 +156,12 @@ impl Application {
         tokio::select! {
             result = server => result.map_err(ServerError::Serve)?,
             () = grace_expired => tracing::warn!(seconds = grace.as_secs(), "grace period over; abandoning requests still in flight"),
+        }
+        let _ = self.stop_background.send(true);
+        for job in self.background {
+            if tokio::time::timeout(grace, job).await.is_err() {
+                tracing::warn!("a background job did not finish in time");
+            }
         }
         self.db.close().await;
         tracing::info!("stopped");

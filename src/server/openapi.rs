@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&BearerScheme),
     tags(
+        (name = "audit", description = "The tamper-evident audit log"),
         (name = "auth", description = "Who is calling"),
         (name = "demo", description = "The demo institution (demo servers only)"),
         (name = "operations", description = "Health, readiness and metrics"),

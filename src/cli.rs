@@ -262,7 +262,9 @@ async fn verify_audit(args: AuditVerifyArgs) -> Result<(), CliError> {
             let data_dir = DataDir::open(&config.data_dir)?;
             let key = data_dir.load_keys(false)?.audit_signing;
             let db = startup::open_store(&config, &data_dir).await?;
-            let report = audit::verify_store(&db, key.public_key()).await.map_err(|error| CliError::Failed(error.to_string()))?;
+            let report = audit::verify_store(&db, key.public_key())
+                .await
+                .map_err(|error| CliError::Failed(error.to_string()))?;
             db.close().await;
             (report, key.key_id())
         }
@@ -282,7 +284,11 @@ async fn verify_audit(args: AuditVerifyArgs) -> Result<(), CliError> {
 
 /// Verifies an export file, decrypting it first when it is age-encrypted, against the
 /// data directory's audit key when there is one there.
-fn verify_export_file(config: &Config, path: &Path, identity: Option<&Path>) -> Result<(audit::Report, String), CliError> {
+fn verify_export_file(
+    config: &Config,
+    path: &Path,
+    identity: Option<&Path>,
+) -> Result<(audit::Report, String), CliError> {
     let open = |path: &Path| {
         std::fs::File::open(path)
             .map(std::io::BufReader::new)
@@ -298,11 +304,17 @@ fn verify_export_file(config: &Config, path: &Path, identity: Option<&Path>) -> 
             audit::verify_export(plaintext, pinned_key.as_deref()).map_err(failed)?
         }
         (true, None) => {
-            return Err(CliError::Usage("--identity: the export is encrypted; name the age identity file that decrypts it".to_owned()));
+            return Err(CliError::Usage(
+                "--identity: the export is encrypted; name the age identity file that decrypts it".to_owned(),
+            ));
         }
         (false, _) => audit::verify_export(file, pinned_key.as_deref()).map_err(failed)?,
     };
-    let key_id = if pinned_key.is_some() { key_id } else { format!("{key_id} (from the export itself: compare with GET /api/v1/audit/public-key)") };
+    let key_id = if pinned_key.is_some() {
+        key_id
+    } else {
+        format!("{key_id} (from the export itself: compare with GET /api/v1/audit/public-key)")
+    };
     Ok((report, key_id))
 }
 

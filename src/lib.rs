@@ -4,9 +4,9 @@
 //! here so that the integration tests can build the same application in-process.
 //! `ARCHITECTURE.md` maps the modules.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
-pub mod audit;
 pub mod config;
 pub mod datadir;
 pub mod db;

@@ -56,11 +56,23 @@ impl ExportFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ExportRecord {
-    Header { format: String, exported_at: Timestamp, from: Option<Timestamp>, until: Option<Timestamp>, key_id: String, public_key: String },
+    Header {
+        format: String,
+        exported_at: Timestamp,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        key_id: String,
+        public_key: String,
+    },
     Event(AuditEvent),
     Checkpoint(Checkpoint),
     /// Signs the SHA-256 over the canonical JSON of every record before it.
-    Signature { records: u64, sha256: String, key_id: String, signature: String },
+    Signature {
+        records: u64,
+        sha256: String,
+        key_id: String,
+        signature: String,
+    },
 }
 
 /// What to export and how.
@@ -424,12 +436,16 @@ pub fn read_export(input: impl Read) -> Result<ReadExport, AuditError> {
         return Err(AuditError::Export("the export is encrypted: give the age identity that decrypts it".to_owned()));
     }
     let records: Box<dyn Iterator<Item = Result<ExportRecord, String>>> = if first == Some(b'{') {
-        Box::new(input.lines().enumerate().filter(|(_, line)| line.as_ref().map_or(true, |line| !line.trim().is_empty())).map(
-            |(number, line)| {
-                let line = line.map_err(|error| error.to_string())?;
-                serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))
-            },
-        ))
+        Box::new(
+            input
+                .lines()
+                .enumerate()
+                .filter(|(_, line)| line.as_ref().map_or(true, |line| !line.trim().is_empty()))
+                .map(|(number, line)| {
+                    let line = line.map_err(|error| error.to_string())?;
+                    serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))
+                }),
+        )
     } else {
         Box::new(csv::Reader::from_reader(input).into_deserialize::<CsvRow>().enumerate().map(|(number, row)| {
             row.map_err(|error| error.to_string())
@@ -485,10 +501,8 @@ pub fn is_encrypted(bytes: &[u8]) -> bool {
 
 /// Decrypts an age-encrypted export with the identities in an age identity file.
 pub fn decrypt(encrypted: impl Read, identity_file: impl BufRead) -> Result<impl Read, AuditError> {
-    let identities = age::IdentityFile::from_buffer(identity_file)
-        .map_err(export_error)?
-        .into_identities()
-        .map_err(export_error)?;
+    let identities =
+        age::IdentityFile::from_buffer(identity_file).map_err(export_error)?.into_identities().map_err(export_error)?;
     let decryptor = age::Decryptor::new(encrypted).map_err(export_error)?;
     decryptor
         .decrypt(identities.iter().map(|identity| identity.as_ref() as &dyn age::Identity))

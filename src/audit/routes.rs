@@ -105,7 +105,9 @@ async fn list_audit_events(
         return Err(ApiError::invalid_field("limit", format!("must be between 1 and {MAX_PAGE}")));
     }
     let after = match &params.cursor {
-        Some(cursor) => cursor.parse::<i64>().map_err(|_| ApiError::invalid_field("cursor", "is not a cursor this API gave out"))?,
+        Some(cursor) => {
+            cursor.parse::<i64>().map_err(|_| ApiError::invalid_field("cursor", "is not a cursor this API gave out"))?
+        }
         None => 0,
     };
     let decision = authorize_recorded(&state.db, &principal, Action::ReadAudit, AUDIT_LOG).await?;
@@ -125,7 +127,8 @@ async fn list_audit_events(
     record(&mut tx, event).await?;
     tx.commit().await.map_err(crate::db::DbError::from)?;
     let events = store::list_events(state.db.pool(), &filter, after, limit).await?;
-    let next_cursor = (events.len() as i64 == limit).then(|| events.last().map(|event| event.seq.to_string())).flatten();
+    let next_cursor =
+        (events.len() as i64 == limit).then(|| events.last().map(|event| event.seq.to_string())).flatten();
     Ok(Json(EventPage { events, next_cursor }))
 }
 
@@ -204,12 +207,15 @@ async fn export_audit_events(
     let mut tx = state.db.begin().await?;
     let event = Event::new(Actor::from(&principal), "audit.exported", AUDIT_LOG)
         .decided(Decision::Allow, decision.reasons)
-        .details(json!({ "from": filter.from, "until": filter.until, "format": format, "recipients": recipients.len() }));
+        .details(
+            json!({ "from": filter.from, "until": filter.until, "format": format, "recipients": recipients.len() }),
+        );
     record(&mut tx, event).await?;
     tx.commit().await.map_err(crate::db::DbError::from)?;
 
     let encrypted = !recipients.is_empty();
-    let receiver = start_export(state.db.clone(), state.audit_key.clone(), ExportRequest { filter, format, recipients });
+    let receiver =
+        start_export(state.db.clone(), state.audit_key.clone(), ExportRequest { filter, format, recipients });
     let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     }));
@@ -217,7 +223,8 @@ async fn export_audit_events(
         if encrypted { ("application/octet-stream", ".age") } else { (format.content_type(), "") };
     let filename = format!("consentry-audit-{}.{}{suffix}", Timestamp::now().unix_seconds(), format.extension());
     let disposition = format!("attachment; filename=\"{filename}\"");
-    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body).into_response())
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
 }
 
 /// Verify the audit log.

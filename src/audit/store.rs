@@ -10,8 +10,7 @@ use super::{Actor, ActorKind, AuditError, AuditEvent, Decision, Event};
 use crate::auth::Role;
 use crate::timestamp::Timestamp;
 
-const EVENT_COLUMNS: &str =
-    "seq, at, actor_id, actor_kind, actor_roles, action, resource, subject_id, purpose, decision, reasons, details, prev_hash, hash";
+const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_kind, actor_roles, action, resource, subject_id, purpose, decision, reasons, details, prev_hash, hash";
 
 /// Appends `event` to the log inside the caller's transaction and returns it as stored.
 ///
@@ -63,7 +62,10 @@ pub async fn record(connection: &mut AnyConnection, event: Event) -> Result<Audi
         .bind(stored.hash.clone())
         .execute(&mut *connection)
         .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(stored.hash.clone()).execute(&mut *connection).await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(stored.hash.clone())
+        .execute(&mut *connection)
+        .await?;
     Ok(stored)
 }
 
@@ -84,7 +86,12 @@ pub struct EventFilter {
 }
 
 /// Up to `limit` events matching `filter` with seq above `after_seq`, in seq order.
-pub async fn list_events(pool: &AnyPool, filter: &EventFilter, after_seq: i64, limit: i64) -> Result<Vec<AuditEvent>, AuditError> {
+pub async fn list_events(
+    pool: &AnyPool,
+    filter: &EventFilter,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, AuditError> {
     let mut conditions = vec!["seq > $1".to_owned()];
     let mut texts: Vec<String> = Vec::new();
     let mut condition = |column: &str, operator: &str, value: Option<String>| {
@@ -182,11 +189,13 @@ pub async fn lock_head(connection: &mut AnyConnection) -> Result<(i64, String), 
 }
 
 pub async fn load_checkpoints(pool: &AnyPool, from_seq: i64, to_seq: i64) -> Result<Vec<Checkpoint>, AuditError> {
-    let rows = sqlx::query("SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq")
-        .bind(from_seq)
-        .bind(to_seq)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT seq, hash, at, key_id, signature FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+    )
+    .bind(from_seq)
+    .bind(to_seq)
+    .fetch_all(pool)
+    .await?;
     rows.iter().map(checkpoint_from_row).collect()
 }
 
@@ -222,7 +231,9 @@ fn checkpoint_from_row(row: &AnyRow) -> Result<Checkpoint, AuditError> {
 }
 
 pub async fn anchor(pool: &AnyPool) -> Result<Option<Anchor>, AuditError> {
-    let row = sqlx::query("SELECT seq, hash, at, key_id, signature FROM audit_anchor WHERE id = 1").fetch_optional(pool).await?;
+    let row = sqlx::query("SELECT seq, hash, at, key_id, signature FROM audit_anchor WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(|row| checkpoint_from_row(row).map(Anchor)).transpose()
 }
 
@@ -240,12 +251,16 @@ pub async fn remove_prefix(connection: &mut AnyConnection, anchor: &Anchor) -> R
         .execute(&mut *connection)
         .await?;
     sqlx::query("DELETE FROM audit_checkpoints WHERE seq <= $1").bind(checkpoint.seq).execute(&mut *connection).await?;
-    let removed = sqlx::query("DELETE FROM audit_events WHERE seq <= $1").bind(checkpoint.seq).execute(&mut *connection).await?;
+    let removed =
+        sqlx::query("DELETE FROM audit_events WHERE seq <= $1").bind(checkpoint.seq).execute(&mut *connection).await?;
     Ok(removed.rows_affected())
 }
 
 /// The last event recorded before `cutoff`, as (seq, hash).
-pub async fn last_event_before(connection: &mut AnyConnection, cutoff: Timestamp) -> Result<Option<(i64, String)>, AuditError> {
+pub async fn last_event_before(
+    connection: &mut AnyConnection,
+    cutoff: Timestamp,
+) -> Result<Option<(i64, String)>, AuditError> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events WHERE at < $1 ORDER BY seq DESC LIMIT 1")
         .bind(cutoff.to_storage())
         .fetch_optional(connection)

@@ -103,7 +103,11 @@ mod tests {
     use crate::auth::PrincipalKind;
 
     fn principal(roles: &[Role]) -> Principal {
-        Principal { id: "someone".to_owned(), kind: PrincipalKind::User, roles: roles.iter().copied().collect::<BTreeSet<_>>() }
+        Principal {
+            id: "someone".to_owned(),
+            kind: PrincipalKind::User,
+            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
+        }
     }
 
     #[test]

@@ -60,7 +60,9 @@ async fn a_privacy_officer_searches_with_filters_and_pages(store: Store) {
     let second_page: Value =
         app.get_as(&format!("/api/v1/audit/events?limit=2&cursor={cursor}"), &officer).await.json().await.unwrap();
 
-    let seqs = |page: &Value| page["events"].as_array().unwrap().iter().map(|event| event["seq"].as_i64().unwrap()).collect::<Vec<_>>();
+    let seqs = |page: &Value| {
+        page["events"].as_array().unwrap().iter().map(|event| event["seq"].as_i64().unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5, 6], "five tokens issued, then this search");
     assert_eq!(mentor["events"].as_array().unwrap().len(), 1);
     assert_eq!(mentor["events"][0]["actor"]["id"], "mentor01");
@@ -70,7 +72,8 @@ async fn a_privacy_officer_searches_with_filters_and_pages(store: Store) {
         app.get_as("/api/v1/audit/events?action=audit.searched", &officer).await.json().await.unwrap();
     assert_eq!(searches["events"].as_array().unwrap().len(), 5, "every search is itself recorded");
     assert_eq!(searches["events"][0]["actor"]["id"], "po1");
-    let future = app.get_as("/api/v1/audit/events?from=2099-01-01T00:00:00Z", &officer).await.json::<Value>().await.unwrap();
+    let future =
+        app.get_as("/api/v1/audit/events?from=2099-01-01T00:00:00Z", &officer).await.json::<Value>().await.unwrap();
     assert_eq!(future["events"], json!([]));
     assert!(future["next_cursor"].is_null());
 }
@@ -135,8 +138,17 @@ async fn exports_verify_on_their_own_in_both_formats_and_fail_when_edited(store:
 
         assert!(report.valid, "{format}: {report:?}");
         assert!(report.events >= 31, "{format}: {report:?}");
-        assert_eq!(report.checkpoints, 1, "{format}: the checkpoint among the events is included: {}", String::from_utf8_lossy(&bytes));
-        let edited = String::from_utf8(bytes).unwrap().replacen("\"index\":7", "\"index\":8", 1).replacen("\"\"index\"\":7", "\"\"index\"\":8", 1);
+        assert_eq!(
+            report.checkpoints,
+            1,
+            "{format}: the checkpoint among the events is included: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let edited = String::from_utf8(bytes).unwrap().replacen("\"index\":7", "\"index\":8", 1).replacen(
+            "\"\"index\"\":7",
+            "\"\"index\"\":8",
+            1,
+        );
         let (report, _) = audit::verify_export(edited.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an edited export fails");
         assert_eq!(report.tampering.unwrap().seq, 8, "{format}");
@@ -156,7 +168,11 @@ async fn an_encrypted_export_decrypts_with_the_age_identity_and_verifies() {
     let identity_file = tempfile::NamedTempFile::new().unwrap();
     // The age command-line tool's identity file format: comments, then the secret key.
     let secret = secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_owned();
-    std::fs::write(identity_file.path(), format!("# created: 2026-11-23\n# public key: {}\n{secret}\n", identity.to_public())).unwrap();
+    std::fs::write(
+        identity_file.path(),
+        format!("# created: 2026-11-23\n# public key: {}\n{secret}\n", identity.to_public()),
+    )
+    .unwrap();
     let other = age::x25519::Identity::generate().to_public();
 
     let response = app
@@ -169,7 +185,9 @@ async fn an_encrypted_export_decrypts_with_the_age_identity_and_verifies() {
     assert!(audit::is_encrypted(&encrypted));
     let export_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(export_file.path(), &encrypted).unwrap();
-    let plaintext = audit::decrypt(encrypted.as_ref(), std::io::BufReader::new(std::fs::File::open(identity_file.path()).unwrap())).unwrap();
+    let plaintext =
+        audit::decrypt(encrypted.as_ref(), std::io::BufReader::new(std::fs::File::open(identity_file.path()).unwrap()))
+            .unwrap();
     let (report, _) = audit::verify_export(plaintext, Some(audit_key(&app).public_key())).unwrap();
     assert!(report.valid, "{report:?}");
 
@@ -180,7 +198,10 @@ async fn an_encrypted_export_decrypts_with_the_age_identity_and_verifies() {
         .unwrap();
     assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stderr));
     assert!(String::from_utf8_lossy(&verified.stdout).starts_with("verified:"));
-    let without_identity = Command::new(binary()).args(["audit", "verify", "--export", export_file.path().to_str().unwrap()]).output().unwrap();
+    let without_identity = Command::new(binary())
+        .args(["audit", "verify", "--export", export_file.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(without_identity.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&without_identity.stderr).contains("--identity"));
 }
@@ -246,7 +267,8 @@ async fn eight_concurrent_writers_leave_no_gap_and_no_fork(store: Store) {
         writer.await.unwrap();
     }
 
-    let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_events ORDER BY seq").fetch_all(db.pool()).await.unwrap();
+    let seqs: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_events ORDER BY seq").fetch_all(db.pool()).await.unwrap();
     assert_eq!(seqs, (1..=4000).collect::<Vec<i64>>());
     let report: Report = audit::verify_store(&db, audit_key(&app).public_key()).await.unwrap();
     assert!(report.valid, "{report:?}");
@@ -271,7 +293,10 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
     assert!(report.valid, "{report:?}");
     assert_eq!(report.first_seq, Some(7));
     assert_eq!(report.events, 5, "the four recent events and the pruning's own");
-    let pruned: String = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1").fetch_one(db.pool()).await.unwrap();
+    let pruned: String = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
     assert_eq!(pruned, "audit.pruned");
     sqlx::query("UPDATE audit_anchor SET hash = $1").bind("ab".repeat(32)).execute(db.pool()).await.unwrap();
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();

@@ -178,8 +178,7 @@ struct RecordWriter {
     /// Whether the CSV header row has been written.
     csv_started: bool,
     sink: Sink,
-    digest: Context,
-    records: u64,
+    digest: ExportDigest,
 }
 
 fn export_error(error: impl std::fmt::Display) -> AuditError {
@@ -196,12 +195,11 @@ impl RecordWriter {
             let encryptor = age::Encryptor::with_recipients(recipients).map_err(export_error)?;
             Sink::Encrypted(encryptor.wrap_output(buffer.clone()).map_err(export_error)?, buffer)
         };
-        Ok(Self { format, csv_started: false, sink, digest: Context::new(&SHA256), records: 0 })
+        Ok(Self { format, csv_started: false, sink, digest: ExportDigest::default() })
     }
 
     fn write(&mut self, record: &ExportRecord) -> Result<(), AuditError> {
-        self.digest.update(&canonical_line(record)?);
-        self.records += 1;
+        self.digest.add(record)?;
         self.write_unhashed(record)
     }
 
@@ -227,7 +225,7 @@ impl RecordWriter {
     }
 
     fn digest(&self) -> (u64, Vec<u8>) {
-        (self.records, self.digest.clone().finish().as_ref().to_vec())
+        (self.digest.records, self.digest.context.clone().finish().as_ref().to_vec())
     }
 
     /// The bytes ready to send.
@@ -405,93 +403,59 @@ impl TryFrom<CsvRow> for ExportRecord {
     }
 }
 
-/// An export read back: its events and checkpoints, and what its signature covers.
-pub struct ReadExport {
-    pub key_id: String,
-    pub public_key: Vec<u8>,
-    pub events: Vec<AuditEvent>,
-    pub checkpoints: Vec<Checkpoint>,
-    digest: Vec<u8>,
-    records: u64,
-    signature: Option<(u64, String, String)>,
-}
-
-impl ReadExport {
-    /// Whether the export ends with a valid signature over everything before it.
-    pub fn signature_verifies(&self, public_key: &[u8]) -> bool {
-        let Some((records, sha256, signature)) = &self.signature else { return false };
-        let Ok(signature) = STANDARD.decode(signature) else { return false };
-        *records == self.records
-            && *sha256 == super::chain::encode_hex(&self.digest)
-            && UnparsedPublicKey::new(&ED25519, public_key).verify(&self.digest, &signature).is_ok()
-    }
-}
-
-/// Reads an export in either format. Encrypted exports must be decrypted first
-/// ([`decrypt`]).
-pub fn read_export(input: impl Read) -> Result<ReadExport, AuditError> {
+/// The records of an export in either format, read one at a time. Encrypted exports must
+/// be decrypted first ([`decrypt`]).
+pub fn export_records<'a>(
+    input: impl Read + 'a,
+) -> Result<Box<dyn Iterator<Item = Result<ExportRecord, String>> + 'a>, AuditError> {
     let mut input = BufReader::new(input);
-    let first = input.fill_buf().map_err(export_error)?.iter().copied().find(|byte| !byte.is_ascii_whitespace());
-    if input.fill_buf().map_err(export_error)?.starts_with(AGE_MAGIC) {
+    let start = input.fill_buf().map_err(export_error)?;
+    if start.starts_with(AGE_MAGIC) {
         return Err(AuditError::Export("the export is encrypted: give the age identity that decrypts it".to_owned()));
     }
-    let records: Box<dyn Iterator<Item = Result<ExportRecord, String>>> = if first == Some(b'{') {
-        Box::new(
-            input
-                .lines()
-                .enumerate()
-                .filter(|(_, line)| line.as_ref().map_or(true, |line| !line.trim().is_empty()))
-                .map(|(number, line)| {
-                    let line = line.map_err(|error| error.to_string())?;
-                    serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))
-                }),
-        )
+    if start.iter().copied().find(|byte| !byte.is_ascii_whitespace()) == Some(b'{') {
+        Ok(Box::new(input.lines().enumerate().filter_map(|(number, line)| match line {
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(serde_json::from_str(&line).map_err(|error| format!("line {}: {error}", number + 1))),
+            Err(error) => Some(Err(error.to_string())),
+        })))
     } else {
-        Box::new(csv::Reader::from_reader(input).into_deserialize::<CsvRow>().enumerate().map(|(number, row)| {
+        Ok(Box::new(csv::Reader::from_reader(input).into_deserialize::<CsvRow>().enumerate().map(|(number, row)| {
             row.map_err(|error| error.to_string())
                 .and_then(ExportRecord::try_from)
                 .map_err(|error| format!("row {}: {error}", number + 2))
-        }))
-    };
-    let mut export = ReadExport {
-        key_id: String::new(),
-        public_key: Vec::new(),
-        events: Vec::new(),
-        checkpoints: Vec::new(),
-        digest: Vec::new(),
-        records: 0,
-        signature: None,
-    };
-    let mut digest = Context::new(&SHA256);
-    for record in records {
-        let record = record.map_err(AuditError::Export)?;
-        if export.signature.is_some() {
-            return Err(AuditError::Export("records follow the export's signature".to_owned()));
-        }
-        if !matches!(record, ExportRecord::Signature { .. }) {
-            digest.update(&canonical_line(&record)?);
-            export.records += 1;
-        }
-        match record {
-            ExportRecord::Header { format, key_id, public_key, .. } => {
-                if format != EXPORT_FORMAT {
-                    return Err(AuditError::Export(format!("unknown export format `{format}`")));
-                }
-                export.key_id = key_id;
-                export.public_key = STANDARD.decode(public_key).map_err(export_error)?;
-            }
-            ExportRecord::Event(event) => export.events.push(event),
-            ExportRecord::Checkpoint(checkpoint) => export.checkpoints.push(checkpoint),
-            ExportRecord::Signature { records, sha256, signature, .. } => {
-                export.signature = Some((records, sha256, signature));
-            }
-        }
+        })))
     }
-    if export.public_key.is_empty() {
-        return Err(AuditError::Export("the export has no header with the audit public key".to_owned()));
+}
+
+/// The running digest an export's signature covers.
+pub struct ExportDigest {
+    context: Context,
+    records: u64,
+}
+
+impl Default for ExportDigest {
+    fn default() -> Self {
+        Self { context: Context::new(&SHA256), records: 0 }
     }
-    export.digest = digest.finish().as_ref().to_vec();
-    Ok(export)
+}
+
+impl ExportDigest {
+    pub fn add(&mut self, record: &ExportRecord) -> Result<(), AuditError> {
+        self.context.update(&canonical_line(record)?);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Whether a signature record signs exactly the records added, with `public_key`.
+    pub fn signed_by(&self, signature: &ExportRecord, public_key: &[u8]) -> bool {
+        let ExportRecord::Signature { records, sha256, signature, .. } = signature else { return false };
+        let digest = self.context.clone().finish();
+        let Ok(signature) = STANDARD.decode(signature) else { return false };
+        *records == self.records
+            && *sha256 == super::chain::encode_hex(digest.as_ref())
+            && UnparsedPublicKey::new(&ED25519, public_key).verify(digest.as_ref(), &signature).is_ok()
+    }
 }
 
 /// Whether `bytes` begin like an age-encrypted file.

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use chain::GENESIS_HASH;
 pub use checkpoint::{Checkpoint, Checkpointer, PublicKey, checkpoint_now, prune};
-pub use export::{ExportFormat, ExportRecord, decrypt, is_encrypted, read_export};
+pub use export::{ExportFormat, ExportRecord, decrypt, is_encrypted};
 pub use routes::router;
 pub use store::{EventFilter, load_checkpoints, record};
 pub use verify::{Report, Tampering, verify_export, verify_store};

@@ -9,7 +9,10 @@ use utoipa::ToSchema;
 
 use super::chain::{GENESIS_HASH, expected_hash};
 use super::checkpoint::{Anchor, Checkpoint};
-use super::export::read_export;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::export::{EXPORT_FORMAT, ExportDigest, ExportRecord, export_records};
 use super::{AuditError, AuditEvent, store};
 use crate::db::Db;
 
@@ -72,6 +75,21 @@ impl Walk {
         if self.tampering.as_ref().is_none_or(|earlier| seq < earlier.seq) {
             self.tampering = Some(Tampering { seq, problem });
         }
+    }
+
+    /// A checkpoint met in an export, right after the event it signs.
+    fn checkpoint_after(&mut self, checkpoint: Checkpoint, public_key: &[u8]) {
+        if !checkpoint.verifies_with(public_key) {
+            self.found(checkpoint.seq, "the checkpoint's signature does not verify with the audit key".to_owned());
+        } else if let Some((seq, hash)) = &self.previous
+            && *seq == checkpoint.seq
+            && *hash != checkpoint.hash
+        {
+            self.found(*seq, "the event's hash differs from the one its checkpoint signed".to_owned());
+        } else if self.previous.as_ref().is_none_or(|(seq, _)| *seq != checkpoint.seq) && !self.broken() {
+            self.found(checkpoint.seq, "the event this checkpoint signs is not where it should be".to_owned());
+        }
+        self.checkpoints.insert(checkpoint.seq, checkpoint);
     }
 
     fn broken(&self) -> bool {
@@ -179,24 +197,56 @@ pub async fn verify_store(db: &Db, public_key: &[u8]) -> Result<Report, AuditErr
     Ok(walk.finish(Some(head)))
 }
 
-/// Verifies an export on its own: the chain inside it, its checkpoints, and the signature
-/// over the whole file. `expected_key` pins the audit key (else the export's own is used
-/// and the report's caller should compare its id with the installation's).
+/// Verifies an export on its own, reading it once, record by record: the chain inside it,
+/// its checkpoints, and the signature over the whole. `expected_key` pins the audit key;
+/// without it the export's own key is used, and the caller should compare the returned
+/// key id with the installation's.
 pub fn verify_export(input: impl Read, expected_key: Option<&[u8]>) -> Result<(Report, String), AuditError> {
-    let export = read_export(input)?;
-    let public_key = match expected_key {
-        Some(key) => key.to_vec(),
-        None => export.public_key.clone(),
+    let mut records = export_records(input)?;
+    let header = records.next().transpose().map_err(AuditError::Export)?;
+    let (key_id, own_key) = match &header {
+        Some(ExportRecord::Header { format, key_id, public_key, .. }) if format == EXPORT_FORMAT => {
+            let key = STANDARD
+                .decode(public_key)
+                .map_err(|error| AuditError::Export(format!("header public key: {error}")))?;
+            (key_id.clone(), key)
+        }
+        Some(ExportRecord::Header { format, .. }) => {
+            return Err(AuditError::Export(format!("unknown export format `{format}`")));
+        }
+        _ => return Err(AuditError::Export("the export does not start with its header".to_owned())),
     };
-    let mut walk = Walk::new(Start::Anywhere, export.checkpoints.clone(), &public_key);
-    for event in &export.events {
-        walk.event(event);
+    let public_key = expected_key.map_or(own_key, <[u8]>::to_vec);
+    let mut digest = ExportDigest::default();
+    if let Some(header) = &header {
+        digest.add(header)?;
     }
-    let mut report = walk.finish(None);
-    if report.valid && !export.signature_verifies(&public_key) {
-        let seq = report.first_seq.unwrap_or(0);
-        report.tampering = Some(Tampering { seq, problem: "the export's signature does not verify".to_owned() });
-        report.valid = false;
+    let mut walk = Walk::new(Start::Anywhere, Vec::new(), &public_key);
+    let mut signed = false;
+    for record in records {
+        let record = record.map_err(AuditError::Export)?;
+        if signed {
+            return Err(AuditError::Export("records follow the export's signature".to_owned()));
+        }
+        match &record {
+            ExportRecord::Event(event) => walk.event(event),
+            ExportRecord::Checkpoint(checkpoint) => walk.checkpoint_after(checkpoint.clone(), &public_key),
+            ExportRecord::Signature { .. } => {
+                signed = true;
+                // An earlier, more precise finding explains a broken signature already.
+                if !digest.signed_by(&record, &public_key) && !walk.broken() {
+                    let seq = walk.first_seq.unwrap_or(0);
+                    walk.found(seq, "the export's signature does not verify".to_owned());
+                }
+                continue;
+            }
+            ExportRecord::Header { .. } => return Err(AuditError::Export("a second header".to_owned())),
+        }
+        digest.add(&record)?;
     }
-    Ok((report, export.key_id))
+    if !signed {
+        let seq = walk.previous.as_ref().map_or(0, |(seq, _)| seq + 1);
+        walk.found(seq, "the export ends without its signature: it was cut short".to_owned());
+    }
+    Ok((walk.finish(None), key_id))
 }

@@ -152,6 +152,9 @@ async fn exports_verify_on_their_own_in_both_formats_and_fail_when_edited(store:
         let (report, _) = audit::verify_export(edited.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an edited export fails");
         assert_eq!(report.tampering.unwrap().seq, 8, "{format}");
+        let cut_short: String = edited.lines().take(20).map(|line| format!("{line}\n")).collect();
+        let (report, _) = audit::verify_export(cut_short.as_bytes(), Some(key.public_key())).unwrap();
+        assert!(!report.valid, "{format}: an export missing its end fails");
     }
     let stranger = DataDir::open(&tempfile::tempdir().unwrap().path().join("x")).unwrap().load_keys(false).unwrap();
     let bytes = app.get_as("/api/v1/audit/export", &officer).await.bytes().await.unwrap();
@@ -301,6 +304,64 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
     sqlx::query("UPDATE audit_anchor SET hash = $1").bind("ab".repeat(32)).execute(db.pool()).await.unwrap();
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();
     assert_eq!(report.tampering.map(|tampering| tampering.seq), Some(7), "a forged anchor is caught");
+}
+
+#[tokio::test]
+async fn checkpoints_are_signed_every_n_events_and_on_shutdown() {
+    let app =
+        TestApp::builder(Store::Sqlite).configure(|config| config.audit.checkpoint_every_events = 5).spawn().await;
+    let db = app.db().await;
+    record_events(&db, 7, "test.happened").await;
+
+    let mut checkpoints = Vec::new();
+    for _ in 0..50 {
+        checkpoints = audit::load_checkpoints(db.pool(), 0, i64::MAX).await.unwrap();
+        if !checkpoints.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(checkpoints.first().is_some_and(|checkpoint| checkpoint.seq >= 5), "{checkpoints:?}");
+    record_events(&db, 2, "test.happened").await;
+    let (data_dir, _) = app.stop().await;
+
+    let checkpoints = audit::load_checkpoints(db.pool(), 0, i64::MAX).await.unwrap();
+    assert_eq!(checkpoints.last().map(|checkpoint| checkpoint.seq), Some(9), "a last checkpoint on shutdown");
+    drop(data_dir);
+}
+
+#[test]
+fn a_server_killed_while_writing_leaves_a_chain_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let (mut server, addr) = crate::cli::start_server(dir.path(), &["--demo"]);
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::new();
+                for _ in 0..200 {
+                    let body = json!({ "sub": format!("s000{}", writer + 1) });
+                    if client.post(format!("http://{addr}/api/v1/demo/tokens")).json(&body).send().is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+
+    let verified = Command::new(binary()).args(["audit", "verify", "--data-dir", &data_dir]).output().unwrap();
+    let output = String::from_utf8_lossy(&verified.stdout);
+    assert_eq!(verified.status.code(), Some(0), "{output}{}", String::from_utf8_lossy(&verified.stderr));
+    let events: u64 = output.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(events > 0, "{output}");
 }
 
 #[tokio::test]

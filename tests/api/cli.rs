@@ -29,7 +29,7 @@ fn stderr(output: &Output) -> String {
 
 /// Starts `consentry serve` with JSON logs and waits until it listens; returns the child
 /// and its address.
-fn start_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+pub fn start_server(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     let data_dir = data_dir.to_str().unwrap();
     let mut args = vec!["serve", "--data-dir", data_dir, "--addr", "127.0.0.1:0", "--log-format", "json"];
     args.extend_from_slice(extra);

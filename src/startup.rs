@@ -7,7 +7,7 @@ use crate::auth::{AuthError, DEMO_ISSUER, DemoIssuer, TokenVerifier};
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError};
 use crate::db::{self, Db, DbError};
-use crate::demo::{self, DemoMode, Institution, SeedOutcome};
+use crate::demo::{self, DemoMode, Institution, SeedError, SeedOutcome};
 use crate::server::{AppState, Application, Metrics, ServerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,8 @@ pub enum StartError {
     DataDir(#[from] DataDirError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Seed(#[from] SeedError),
     #[error("token verification could not be set up: {0}")]
     Auth(#[from] AuthError),
     #[error(transparent)]

@@ -10,7 +10,7 @@ mod seed;
 
 pub use institution::{CLIENTS, DemoPrincipal, Institution};
 pub use routes::router;
-pub use seed::{SeedOutcome, seed};
+pub use seed::{SeedError, SeedOutcome, seed};
 
 use crate::auth::DemoIssuer;
 

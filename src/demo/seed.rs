@@ -4,6 +4,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::activity::student_records;
 use super::institution::Institution;
+use serde_json::json;
+
+use crate::audit::{self, Actor, AuditError, Event};
 use crate::db::{Db, DbError};
 use crate::timestamp::Timestamp;
 use crate::{directory, records};
@@ -12,6 +15,20 @@ use crate::{directory, records};
 const SEED_VERSION: i64 = 1;
 /// Students whose records go to the store in one round.
 const STUDENTS_PER_ROUND: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("could not seed the demo institution: {0}")]
+    Db(#[from] DbError),
+    #[error("could not seed the demo institution: {0}")]
+    Audit(#[from] AuditError),
+}
+
+impl From<sqlx::Error> for SeedError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Db(error.into())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SeedOutcome {
@@ -27,7 +44,7 @@ pub enum SeedOutcome {
 
 /// Seeds the institution in one transaction: a crash part-way leaves nothing behind, and
 /// the next start seeds again.
-pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, DbError> {
+pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, SeedError> {
     let mut tx = db.begin().await?;
     let existing: Option<f64> =
         sqlx::query_scalar("SELECT scale FROM demo_seed WHERE id = 1").fetch_optional(&mut *tx).await?;
@@ -52,6 +69,13 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, DbE
         written += records::insert(&mut tx, &batch).await?;
         progress.inc(round.len() as u64);
     }
+    let event = Event::new(Actor::system("demo"), "demo.seeded", "Institution::hogeschool-demo").details(json!({
+        "students": students,
+        "records": written,
+        "scale": institution.scale,
+        "seed_version": SEED_VERSION,
+    }));
+    audit::record(&mut tx, event).await?;
     sqlx::query("INSERT INTO demo_seed (id, version, scale, seeded_at) VALUES (1, $1, $2, $3)")
         .bind(SEED_VERSION)
         .bind(institution.scale)

@@ -63,11 +63,12 @@ async fn a_privacy_officer_searches_with_filters_and_pages(store: Store) {
     let seqs = |page: &Value| {
         page["events"].as_array().unwrap().iter().map(|event| event["seq"].as_i64().unwrap()).collect::<Vec<_>>()
     };
-    assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5, 6], "five tokens issued, then this search");
+    assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5, 6, 7], "the seeding, five tokens issued, then this search");
     assert_eq!(mentor["events"].as_array().unwrap().len(), 1);
     assert_eq!(mentor["events"][0]["actor"]["id"], "mentor01");
     assert_eq!(seqs(&first_page), vec![1, 2]);
     assert_eq!(seqs(&second_page), vec![3, 4]);
+    assert_eq!(all["events"][0]["action"], "demo.seeded");
     let searches: Value =
         app.get_as("/api/v1/audit/events?action=audit.searched", &officer).await.json().await.unwrap();
     assert_eq!(searches["events"].as_array().unwrap().len(), 5, "every search is itself recorded");
@@ -151,7 +152,7 @@ async fn exports_verify_on_their_own_in_both_formats_and_fail_when_edited(store:
         );
         let (report, _) = audit::verify_export(edited.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an edited export fails");
-        assert_eq!(report.tampering.unwrap().seq, 8, "{format}");
+        assert_eq!(report.tampering.unwrap().seq, 9, "{format}: the event with index 7 follows the seeding's");
         let cut_short: String = edited.lines().take(20).map(|line| format!("{line}\n")).collect();
         let (report, _) = audit::verify_export(cut_short.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an export missing its end fails");
@@ -241,7 +242,7 @@ async fn tampering_is_detected_and_the_first_bad_seq_named(store: Store) {
         let officer = app.token_for("po1").await;
         let (code, output) = verify_cli(&app);
         assert_eq!(code, 0, "{case}: an untouched log verifies: {output}");
-        assert!(output.contains("16 events"), "{output}");
+        assert!(output.contains("17 events"), "the seeding, 15 events and a token: {output}");
 
         for statement in statements {
             sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(db.pool()).await.unwrap();
@@ -291,10 +292,10 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
 
     let removed = audit::prune(&db, &key, cutoff).await.unwrap();
 
-    assert_eq!(removed, 6);
+    assert_eq!(removed, 7, "the seeding's event and six old ones");
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();
     assert!(report.valid, "{report:?}");
-    assert_eq!(report.first_seq, Some(7));
+    assert_eq!(report.first_seq, Some(8));
     assert_eq!(report.events, 5, "the four recent events and the pruning's own");
     let pruned: String = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_one(db.pool())
@@ -303,7 +304,7 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
     assert_eq!(pruned, "audit.pruned");
     sqlx::query("UPDATE audit_anchor SET hash = $1").bind("ab".repeat(32)).execute(db.pool()).await.unwrap();
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();
-    assert_eq!(report.tampering.map(|tampering| tampering.seq), Some(7), "a forged anchor is caught");
+    assert_eq!(report.tampering.map(|tampering| tampering.seq), Some(8), "a forged anchor is caught");
 }
 
 #[tokio::test]
@@ -326,7 +327,7 @@ async fn checkpoints_are_signed_every_n_events_and_on_shutdown() {
     let (data_dir, _) = app.stop().await;
 
     let checkpoints = audit::load_checkpoints(db.pool(), 0, i64::MAX).await.unwrap();
-    assert_eq!(checkpoints.last().map(|checkpoint| checkpoint.seq), Some(9), "a last checkpoint on shutdown");
+    assert_eq!(checkpoints.last().map(|checkpoint| checkpoint.seq), Some(10), "a last checkpoint on shutdown");
     drop(data_dir);
 }
 

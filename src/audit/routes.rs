@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::checkpoint::PublicKey;
 use super::export::{ExportFormat, ExportRequest, start_export};
-use super::{Actor, AuditEvent, Decision, Event, EventFilter, Report, record, store, verify_store};
+use super::{Actor, AuditEvent, Decision, Event, EventFilter, Report, record_alone, store, verify_store};
 use crate::auth::Principal;
 use crate::policy::{Action, authorize_recorded};
 use crate::problem::{ApiError, AppQuery, FieldError, ProblemDetails};
@@ -120,12 +120,10 @@ async fn list_audit_events(
         action: params.action,
         decision: params.decision,
     };
-    let mut tx = state.db.begin().await?;
     let event = Event::new(Actor::from(&principal), "audit.searched", AUDIT_LOG)
         .decided(Decision::Allow, decision.reasons)
         .details(json!({ "filter": describe(&filter), "cursor": after, "limit": limit }));
-    record(&mut tx, event).await?;
-    tx.commit().await.map_err(crate::db::DbError::from)?;
+    record_alone(&state.db, event).await?;
     let events = store::list_events(state.db.pool(), &filter, after, limit).await?;
     let next_cursor =
         (events.len() as i64 == limit).then(|| events.last().map(|event| event.seq.to_string())).flatten();
@@ -204,14 +202,12 @@ async fn export_audit_events(
     let format = params.format.unwrap_or(ExportFormat::Jsonl);
     let decision = authorize_recorded(&state.db, &principal, Action::ExportAudit, AUDIT_LOG).await?;
     let filter = EventFilter { from: params.from, until: params.until, ..EventFilter::default() };
-    let mut tx = state.db.begin().await?;
     let event = Event::new(Actor::from(&principal), "audit.exported", AUDIT_LOG)
         .decided(Decision::Allow, decision.reasons)
         .details(
             json!({ "from": filter.from, "until": filter.until, "format": format, "recipients": recipients.len() }),
         );
-    record(&mut tx, event).await?;
-    tx.commit().await.map_err(crate::db::DbError::from)?;
+    record_alone(&state.db, event).await?;
 
     let encrypted = !recipients.is_empty();
     let receiver =
@@ -247,12 +243,10 @@ async fn verify_audit_log(State(state): State<AppState>, principal: Principal) -
     let decision = authorize_recorded(&state.db, &principal, Action::ReadAudit, AUDIT_LOG).await?;
     let public_key = state.audit_key.public_key().to_vec();
     let report = verify_store(&state.db, &public_key).await?;
-    let mut tx = state.db.begin().await?;
     let event = Event::new(Actor::from(&principal), "audit.verified", AUDIT_LOG)
         .decided(Decision::Allow, decision.reasons)
         .details(json!({ "valid": report.valid, "events": report.events, "tampering": report.tampering }));
-    record(&mut tx, event).await?;
-    tx.commit().await.map_err(crate::db::DbError::from)?;
+    record_alone(&state.db, event).await?;
     Ok(Json(report))
 }
 

@@ -8,6 +8,7 @@ use super::chain::expected_hash;
 use super::checkpoint::{Anchor, Checkpoint};
 use super::{Actor, ActorKind, AuditError, AuditEvent, Decision, Event};
 use crate::auth::Role;
+use crate::db::Db;
 use crate::timestamp::Timestamp;
 
 const EVENT_COLUMNS: &str = "seq, at, actor_id, actor_kind, actor_roles, action, resource, subject_id, purpose, decision, reasons, details, prev_hash, hash";
@@ -66,6 +67,15 @@ pub async fn record(connection: &mut AnyConnection, event: Event) -> Result<Audi
         .bind(stored.hash.clone())
         .execute(&mut *connection)
         .await?;
+    Ok(stored)
+}
+
+/// Records an event that accompanies no other change (a read, a refusal, a token issued)
+/// in a transaction of its own.
+pub async fn record_alone(db: &Db, event: Event) -> Result<AuditEvent, AuditError> {
+    let mut tx = db.begin().await?;
+    let stored = record(&mut tx, event).await?;
+    tx.commit().await?;
     Ok(stored)
 }
 

@@ -95,13 +95,11 @@ async fn create_demo_token(
         .issuer
         .mint(&principal.id, principal.kind, &roles, Duration::from_secs(expires_in))
         .map_err(ApiError::internal)?;
-    let mut tx = state.db.begin().await?;
     let actor = Actor { id: principal.id.clone(), kind: audit_kind(principal.kind), roles: roles.clone() };
     let event = Event::new(actor, "demo.token_issued", format!("Principal::{}", principal.id))
         .decided(Decision::Allow, vec!["demo-login".to_owned()])
         .details(json!({ "roles": roles, "expires_in": expires_in }));
-    audit::record(&mut tx, event).await?;
-    tx.commit().await.map_err(crate::db::DbError::from)?;
+    audit::record_alone(&state.db, event).await?;
     let response = DemoTokenResponse {
         access_token,
         token_type: "Bearer",

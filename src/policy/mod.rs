@@ -89,9 +89,7 @@ pub async fn authorize_recorded(
     let event = Event::new(Actor::from(principal), "access.denied", resource)
         .decided(audit::Decision::Deny, decision.reasons.clone())
         .details(json!({ "action": action.as_str() }));
-    let mut tx = db.begin().await.map_err(AuditError::from)?;
-    audit::record(&mut tx, event).await?;
-    tx.commit().await.map_err(|error| AuditError::from(crate::db::DbError::from(error)))?;
+    audit::record_alone(db, event).await?;
     Err(PolicyError::Denied { action: action.as_str(), reasons: decision.reasons })
 }
 

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 use crate::audit;
 use crate::auth::{DemoIssuer, Role};
 use crate::config::{Config, ConfigError, LogFormat, Overrides};
+use crate::consent::{self, ImportError};
 use crate::datadir::{DataDir, DataDirError};
 use crate::demo::Institution;
 use crate::startup::{self, StartError};
@@ -54,6 +55,25 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Import data recorded elsewhere.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Import students' choices from CSV, all or nothing. Columns: student_number, purpose,
+    /// event (given, withdrawn, objected, objection_lifted), recorded_at (RFC 3339), and
+    /// optionally method (paper, phone, web), language (nl, en), notice_version.
+    Consents {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The CSV file, with a header row
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
 }
 
@@ -140,6 +160,8 @@ enum CliError {
     Start(#[from] StartError),
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Import(#[from] ImportError),
 }
 
 impl From<DataDirError> for CliError {
@@ -153,7 +175,8 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Start(StartError::DataDir(error)) if error.is_configuration() => 2,
-            CliError::Start(_) | CliError::Failed(_) => 1,
+            CliError::Start(StartError::Catalogue(_)) | CliError::Import(ImportError::Invalid(_)) => 2,
+            CliError::Start(_) | CliError::Failed(_) | CliError::Import(_) => 1,
         }
     }
 }
@@ -168,6 +191,7 @@ pub async fn run() -> ExitCode {
         Command::Demo { command: DemoCommand::Users { data_dir, role } } => demo_users(data_dir, role),
         Command::DevToken(args) => dev_token(args),
         Command::Audit { command: AuditCommand::Verify(args) } => verify_audit(args).await,
+        Command::Import { command: ImportCommand::Consents { store, file } } => import_consent_file(store, &file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -316,6 +340,18 @@ fn verify_export_file(
         format!("{key_id} (from the export itself: compare with GET /api/v1/audit/public-key)")
     };
     Ok((report, key_id))
+}
+
+async fn import_consent_file(args: StoreArgs, file: &Path) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let input = std::fs::File::open(file).map_err(|error| CliError::Usage(format!("{}: {error}", file.display())))?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let imported = consent::import_consents(&db, input, &file.display().to_string()).await;
+    db.close().await;
+    write_stdout(&format!("imported {} consent records from {}\n", imported?, file.display()))
 }
 
 fn write_stdout(text: &str) -> Result<(), CliError> {

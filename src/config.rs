@@ -44,6 +44,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
+    pub institution: InstitutionConfig,
+    pub catalogue: CatalogueConfig,
 }
 
 impl Default for Config {
@@ -60,6 +62,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
+            institution: InstitutionConfig::default(),
+            catalogue: CatalogueConfig::default(),
         }
     }
 }
@@ -156,6 +160,24 @@ pub struct AuditConfig {
     pub checkpoint_every_minutes: u64,
     /// How long events are kept; at least 183 days (AI Act Art. 26(6): six months).
     pub retention_days: u64,
+}
+
+/// The controller, as consent receipts and DPIAs name it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstitutionConfig {
+    pub name: String,
+    /// Where students and auditors reach the institution about privacy.
+    pub contact: String,
+    /// The data protection officer's address.
+    pub dpo_contact: String,
+}
+
+/// Fields the institution stores beyond the built-in catalogue.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogueConfig {
+    pub fields: Vec<crate::catalogue::Field>,
 }
 
 /// The AI Act's floor for keeping logs of high-risk systems: six months.

@@ -206,7 +206,8 @@ pub async fn insert_rows(
                 SqlValue::Text(text) => query.bind(text.clone()),
                 SqlValue::Int(number) => query.bind(*number),
                 SqlValue::Real(number) => query.bind(*number),
-                SqlValue::Bool(flag) => query.bind(*flag),
+                // Stored as SMALLINT 0/1: the Any driver cannot read SQLite booleans back.
+                SqlValue::Bool(flag) => query.bind(flag.map(i16::from)),
             };
         }
         inserted += query.execute(&mut *connection).await?.rows_affected();

@@ -6,14 +6,17 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalogue;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod datadir;
 pub mod db;
 pub mod demo;
 pub mod directory;
 pub mod policy;
 pub mod problem;
+pub mod purposes;
 pub mod records;
 pub mod server;
 pub mod startup;

@@ -17,8 +17,10 @@ use utoipa::ToSchema;
 
 use crate::audit::AuditError;
 use crate::auth::AuthError;
+use crate::consent::ConsentError;
 use crate::db::DbError;
 use crate::policy::PolicyError;
+use crate::purposes::PurposeError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -296,6 +298,33 @@ impl From<AuditError> for ApiError {
         match error {
             AuditError::Db(error) => error.into(),
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<PurposeError> for ApiError {
+    fn from(error: PurposeError) -> Self {
+        match error {
+            PurposeError::NotFound(_) => Self::not_found(error.to_string()),
+            PurposeError::Exists(_) | PurposeError::Transition { .. } => {
+                Self::new(ProblemType::Conflict, error.to_string())
+            }
+            PurposeError::Invalid(errors) => Self::invalid(errors),
+            PurposeError::Audit(error) => error.into(),
+            PurposeError::Corrupt(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(error: ConsentError) -> Self {
+        match error {
+            ConsentError::NotAllowed(_) => Self::new(ProblemType::Conflict, error.to_string()),
+            ConsentError::NotAStudent => Self::new(ProblemType::Forbidden, error.to_string()),
+            ConsentError::UnknownSubject(_) | ConsentError::NoRecord => Self::not_found(error.to_string()),
+            ConsentError::Invalid(errors) => Self::invalid(errors),
+            ConsentError::Purpose(error) => error.into(),
+            ConsentError::Corrupt(_) => Self::internal(error),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::audit::Checkpointer;
 use crate::auth::{AuthError, DEMO_ISSUER, DemoIssuer, TokenVerifier};
+use crate::catalogue::{Catalogue, DuplicateField};
 use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError};
 use crate::db::{self, Db, DbError};
@@ -18,6 +19,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error(transparent)]
     Seed(#[from] SeedError),
+    #[error(transparent)]
+    Catalogue(#[from] DuplicateField),
     #[error("token verification could not be set up: {0}")]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -63,7 +66,20 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
     let verifier = TokenVerifier::new(&config.auth, demo.as_ref().map(|demo| (DEMO_ISSUER, demo.issuer.jwks())))?;
     let audit_key = Arc::new(keys.audit_signing);
     let checkpointer = Checkpointer { db: db.clone(), key: Arc::clone(&audit_key), config: config.audit.clone() };
-    let state = AppState { db, verifier: Arc::new(verifier), demo, metrics: Metrics::install(), audit_key };
+    let catalogue = Catalogue::new(&config.catalogue.fields)?;
+    let mut institution = config.institution.clone();
+    if demo.is_some() && institution.name.is_empty() {
+        institution = demo::institution_contact();
+    }
+    let state = AppState {
+        db,
+        verifier: Arc::new(verifier),
+        demo,
+        metrics: Metrics::install(),
+        audit_key,
+        catalogue: Arc::new(catalogue),
+        institution: Arc::new(institution),
+    };
     let mut application = Application::build(config.addr, state, &config.http).await?;
     application.spawn_background(|stop| checkpointer.run(stop));
     Ok(application)

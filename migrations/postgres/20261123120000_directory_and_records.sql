@@ -97,8 +97,9 @@ CREATE TABLE records (
     object_id    TEXT,
     object_type  TEXT,
     score_scaled DOUBLE PRECISION,
-    success      BOOLEAN,
-    completion   BOOLEAN,
+    -- Flags are SMALLINT 0/1 on both backends: sqlx's Any driver cannot read SQLite booleans.
+    success      SMALLINT CHECK (success IN (0, 1)),
+    completion   SMALLINT CHECK (completion IN (0, 1)),
     duration_ms  BIGINT,
     -- Grade component or survey item, with its value.
     item         TEXT,

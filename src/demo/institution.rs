@@ -106,6 +106,8 @@ pub struct Student {
     pub name: String,
     pub email: String,
     pub student_number: String,
+    /// `YYYY-MM-DD`: first-year to fourth-year students of a university of applied sciences.
+    pub date_of_birth: String,
     pub group: usize,
     pub courses: Vec<usize>,
     pub profile: Profile,
@@ -242,6 +244,12 @@ impl Institution {
                     name: person_name(&mut rng),
                     email: format!("{login}@{STUDENT_MAIL_DOMAIN}"),
                     student_number: format!("{}", 4_100_000 + number),
+                    date_of_birth: format!(
+                        "{}-{:02}-{:02}",
+                        rng.random_range(2001..=2008),
+                        rng.random_range(1..=12),
+                        rng.random_range(1..=28)
+                    ),
                     courses: (0..COURSES_PER_STUDENT).map(|k| (group * 3 + k) % COURSES.len()).collect(),
                     profile: Profile {
                         engagement: rng.random_range(0.6..1.4),
@@ -306,6 +314,7 @@ impl Institution {
                 id: student.subject_id,
                 display_name: student.name.clone(),
                 email: Some(student.email.clone()),
+                date_of_birth: Some(student.date_of_birth.clone()),
                 identifiers: vec![
                     (IdentifierScheme::StudentNumber, student.student_number.clone()),
                     (IdentifierScheme::XapiMbox, format!("mailto:{}", student.email)),

@@ -5,6 +5,7 @@
 
 mod activity;
 mod institution;
+mod purposes;
 mod routes;
 mod seed;
 
@@ -18,4 +19,13 @@ use crate::auth::DemoIssuer;
 pub struct DemoMode {
     pub issuer: DemoIssuer,
     pub institution: Institution,
+}
+
+/// Hogeschool Demo as the controller on receipts.
+pub fn institution_contact() -> crate::config::InstitutionConfig {
+    crate::config::InstitutionConfig {
+        name: "Hogeschool Demo".to_owned(),
+        contact: "privacy@hogeschool-demo.example".to_owned(),
+        dpo_contact: "fg@hogeschool-demo.example".to_owned(),
+    }
 }

@@ -6,8 +6,12 @@ use super::activity::student_records;
 use super::institution::Institution;
 use serde_json::json;
 
-use crate::audit::{self, Actor, AuditError, Event};
+use super::purposes;
+use crate::audit::{self, Actor, ActorKind, AuditError, Event};
+use crate::auth::Role;
+use crate::consent::{self, ConsentError};
 use crate::db::{Db, DbError};
+use crate::purposes::{PurposeError, PurposeId, PurposeStatus};
 use crate::timestamp::Timestamp;
 use crate::{directory, records};
 
@@ -22,6 +26,10 @@ pub enum SeedError {
     Db(#[from] DbError),
     #[error("could not seed the demo institution: {0}")]
     Audit(#[from] AuditError),
+    #[error("could not seed the demo institution: {0}")]
+    Purpose(#[from] PurposeError),
+    #[error("could not seed the demo institution: {0}")]
+    Consent(#[from] ConsentError),
 }
 
 impl From<sqlx::Error> for SeedError {
@@ -69,11 +77,24 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
         written += records::insert(&mut tx, &batch).await?;
         progress.inc(round.len() as u64);
     }
+    let seeder = Actor::system("demo");
+    for (id, definition) in purposes::purposes() {
+        let id = PurposeId::parse(id).map_err(|why| SeedError::Purpose(PurposeError::Corrupt(why)))?;
+        crate::purposes::insert(&mut tx, &id, &definition, &seeder, vec!["demo-seed".to_owned()]).await?;
+        crate::purposes::set_status(&mut tx, &id, PurposeStatus::Active, &seeder, vec!["demo-seed".to_owned()]).await?;
+    }
+    let choices = purposes::choices(institution);
+    for (login, choice) in &choices {
+        let student = Actor { id: login.clone(), kind: ActorKind::User, roles: vec![Role::Student] };
+        consent::record(&mut tx, choice.clone(), &student, vec!["consent-students-own".to_owned()]).await?;
+    }
     let event = Event::new(Actor::system("demo"), "demo.seeded", "Institution::hogeschool-demo").details(json!({
         "students": students,
         "records": written,
         "scale": institution.scale,
         "seed_version": SEED_VERSION,
+        "purposes": 5,
+        "choices": choices.len(),
     }));
     audit::record(&mut tx, event).await?;
     sqlx::query("INSERT INTO demo_seed (id, version, scale, seeded_at) VALUES (1, $1, $2, $3)")

@@ -8,7 +8,10 @@ mod store;
 
 use uuid::Uuid;
 
-pub use store::{insert_clients, insert_courses, insert_groups, insert_subjects, insert_users};
+pub use store::{
+    add_guardian, count_subjects, insert_clients, insert_courses, insert_groups, insert_subjects, insert_users,
+    is_guardian, subject_birth_date, subject_by_identifier, subject_of_user,
+};
 
 use crate::auth::Role;
 
@@ -39,6 +42,8 @@ pub struct NewSubject {
     pub id: Uuid,
     pub display_name: String,
     pub email: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
     pub identifiers: Vec<(IdentifierScheme, String)>,
 }
 

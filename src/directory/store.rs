@@ -2,7 +2,9 @@
 
 use sqlx::AnyConnection;
 
-use super::{NewClient, NewCourse, NewGroup, NewSubject, NewUser};
+use uuid::Uuid;
+
+use super::{IdentifierScheme, NewClient, NewCourse, NewGroup, NewSubject, NewUser};
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
@@ -15,11 +17,12 @@ pub async fn insert_subjects(connection: &mut AnyConnection, subjects: &[NewSubj
                 subject.id.to_string().into(),
                 subject.display_name.as_str().into(),
                 subject.email.clone().into(),
+                subject.date_of_birth.clone().into(),
                 now.clone(),
             ]
         })
         .collect();
-    insert_rows(connection, "subjects", &["id", "display_name", "email", "created_at"], &rows).await?;
+    insert_rows(connection, "subjects", &["id", "display_name", "email", "date_of_birth", "created_at"], &rows).await?;
     let identifiers: Vec<_> = subjects
         .iter()
         .flat_map(|subject| {
@@ -107,4 +110,64 @@ pub async fn insert_clients(connection: &mut AnyConnection, clients: &[NewClient
     insert_rows(connection, "clients", &["id", "name", "organisation", "contact", "status", "created_at"], &rows)
         .await?;
     Ok(())
+}
+
+/// The data subject a signed-in person is, if they are a student.
+pub async fn subject_of_user(connection: &mut AnyConnection, user_id: &str) -> Result<Option<Uuid>, DbError> {
+    let subject: Option<Option<String>> = sqlx::query_scalar("SELECT subject_id FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(connection)
+        .await?;
+    Ok(subject.flatten().and_then(|id| Uuid::parse_str(&id).ok()))
+}
+
+/// The subject a student number belongs to.
+pub async fn subject_by_identifier(
+    connection: &mut AnyConnection,
+    scheme: IdentifierScheme,
+    value: &str,
+) -> Result<Option<Uuid>, DbError> {
+    let subject: Option<String> =
+        sqlx::query_scalar("SELECT subject_id FROM subject_identifiers WHERE scheme = $1 AND value = $2")
+            .bind(scheme.as_str())
+            .bind(value)
+            .fetch_optional(connection)
+            .await?;
+    Ok(subject.and_then(|id| Uuid::parse_str(&id).ok()))
+}
+
+/// Whether `subject` is registered, and their date of birth (`YYYY-MM-DD`) if known.
+pub async fn subject_birth_date(
+    connection: &mut AnyConnection,
+    subject: Uuid,
+) -> Result<Option<Option<String>>, DbError> {
+    Ok(sqlx::query_scalar("SELECT date_of_birth FROM subjects WHERE id = $1")
+        .bind(subject.to_string())
+        .fetch_optional(connection)
+        .await?)
+}
+
+/// Whether `user_id` is a registered guardian of `subject`.
+pub async fn is_guardian(connection: &mut AnyConnection, user_id: &str, subject: Uuid) -> Result<bool, DbError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM guardians WHERE user_id = $1 AND subject_id = $2")
+        .bind(user_id)
+        .bind(subject.to_string())
+        .fetch_optional(connection)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Registers `user_id` as a guardian of `subject`.
+pub async fn add_guardian(connection: &mut AnyConnection, user_id: &str, subject: Uuid) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO guardians (user_id, subject_id) VALUES ($1, $2)")
+        .bind(user_id)
+        .bind(subject.to_string())
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// How many students are registered.
+pub async fn count_subjects(connection: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM subjects").fetch_one(connection).await?)
 }

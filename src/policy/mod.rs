@@ -18,6 +18,14 @@ pub enum Action {
     ReadAudit,
     /// Export the audit log.
     ExportAudit,
+    /// Register, change and move purposes along their lifecycle.
+    ManagePurpose,
+    /// Make one's own choices as a student.
+    ManageOwnConsent,
+    /// Record a choice for a student.
+    RecordConsentOnBehalf,
+    /// See how students chose for a purpose, in counts.
+    ViewConsentSummary,
 }
 
 impl Action {
@@ -25,6 +33,10 @@ impl Action {
         match self {
             Action::ReadAudit => "ReadAudit",
             Action::ExportAudit => "ExportAudit",
+            Action::ManagePurpose => "ManagePurpose",
+            Action::ManageOwnConsent => "ManageOwnConsent",
+            Action::RecordConsentOnBehalf => "RecordConsentOnBehalf",
+            Action::ViewConsentSummary => "ViewConsentSummary",
         }
     }
 }
@@ -37,25 +49,71 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
+/// What is known about the principal's relation to the resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The principal is a registered guardian of the student, who is under 16.
+    pub guardian_of_minor: bool,
+}
+
+/// Who a rule admits: holders of some roles, or principals in a relation.
+enum Admits {
+    Roles(&'static [Role]),
+    GuardianOfMinor,
+}
+
 struct Rule {
     id: &'static str,
     actions: &'static [Action],
-    roles: &'static [Role],
+    admits: Admits,
 }
 
-/// Accountability (GDPR Art. 5(2)) is the privacy officer's and the DPO's job: they, and
-/// nobody else, read and export the log of everyone's actions.
-const RULES: &[Rule] = &[Rule {
-    id: "audit-log-privacy-officers-and-dpo",
-    actions: &[Action::ReadAudit, Action::ExportAudit],
-    roles: &[Role::PrivacyOfficer, Role::Dpo],
-}];
+/// The rule that lets guardians act for students under 16 (UAVG Art. 5).
+pub const GUARDIAN_RULE: &str = "consent-guardians-of-students-under-16";
+
+const RULES: &[Rule] = &[
+    // Accountability (GDPR Art. 5(2)) is the privacy officer's and the DPO's job: they, and
+    // nobody else, read and export the log of everyone's actions.
+    Rule {
+        id: "audit-log-privacy-officers-and-dpo",
+        actions: &[Action::ReadAudit, Action::ExportAudit],
+        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Dpo]),
+    },
+    // The Art. 30 register is kept by privacy officers.
+    Rule {
+        id: "purposes-privacy-officers",
+        actions: &[Action::ManagePurpose],
+        admits: Admits::Roles(&[Role::PrivacyOfficer]),
+    },
+    Rule { id: "consent-students-own", actions: &[Action::ManageOwnConsent], admits: Admits::Roles(&[Role::Student]) },
+    // Paper forms and phone calls reach the privacy office or the administration.
+    Rule {
+        id: "consent-on-behalf-staff",
+        actions: &[Action::RecordConsentOnBehalf],
+        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Admin]),
+    },
+    Rule { id: GUARDIAN_RULE, actions: &[Action::RecordConsentOnBehalf], admits: Admits::GuardianOfMinor },
+    Rule {
+        id: "consent-summary-privacy-officers-and-dpo",
+        actions: &[Action::ViewConsentSummary],
+        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Dpo]),
+    },
+];
 
 /// Decides whether `principal` may perform `action`. Default deny.
 pub fn authorize(principal: &Principal, action: Action) -> Decision {
+    authorize_with(principal, action, Facts::default())
+}
+
+/// The same, knowing `facts` about the principal's relation to the resource.
+pub fn authorize_with(principal: &Principal, action: Action, facts: Facts) -> Decision {
     let permitting: Vec<String> = RULES
         .iter()
-        .filter(|rule| rule.actions.contains(&action) && rule.roles.iter().any(|role| principal.roles.contains(role)))
+        .filter(|rule| rule.actions.contains(&action))
+        .filter(|rule| match rule.admits {
+            Admits::Roles(roles) => roles.iter().any(|role| principal.roles.contains(role)),
+            Admits::GuardianOfMinor => facts.guardian_of_minor,
+        })
         .map(|rule| rule.id.to_owned())
         .collect();
     if permitting.is_empty() {
@@ -82,7 +140,18 @@ pub async fn authorize_recorded(
     action: Action,
     resource: &str,
 ) -> Result<Decision, PolicyError> {
-    let decision = authorize(principal, action);
+    authorize_recorded_with(db, principal, action, Facts::default(), resource).await
+}
+
+/// [`authorize_recorded`], knowing `facts` about the principal's relation to the resource.
+pub async fn authorize_recorded_with(
+    db: &Db,
+    principal: &Principal,
+    action: Action,
+    facts: Facts,
+    resource: &str,
+) -> Result<Decision, PolicyError> {
+    let decision = authorize_with(principal, action, facts);
     if decision.allowed {
         return Ok(decision);
     }
@@ -116,6 +185,24 @@ mod tests {
                 assert!(decision.allowed, "{role} {action:?}");
                 assert_eq!(decision.reasons, vec!["audit-log-privacy-officers-and-dpo"]);
             }
+        }
+    }
+
+    #[test]
+    fn guardians_act_only_for_minors_and_staff_for_anyone() {
+        let guardian = principal(&[]);
+        let minor = Facts { guardian_of_minor: true };
+        assert_eq!(authorize_with(&guardian, Action::RecordConsentOnBehalf, minor).reasons, vec![GUARDIAN_RULE]);
+        assert!(!authorize(&guardian, Action::RecordConsentOnBehalf).allowed);
+        assert!(authorize(&principal(&[Role::Admin]), Action::RecordConsentOnBehalf).allowed);
+        assert!(!authorize(&principal(&[Role::Mentor]), Action::RecordConsentOnBehalf).allowed);
+    }
+
+    #[test]
+    fn only_privacy_officers_manage_purposes() {
+        assert!(authorize(&principal(&[Role::PrivacyOfficer]), Action::ManagePurpose).allowed);
+        for role in [Role::Dpo, Role::Admin, Role::Student, Role::Mentor] {
+            assert!(!authorize(&principal(&[role]), Action::ManagePurpose).allowed, "{role}");
         }
     }
 

@@ -32,7 +32,10 @@ impl RecordKind {
 }
 
 /// The data category a record belongs to; purposes are granted categories.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Category {
     Identity,
     Enrolment,

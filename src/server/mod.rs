@@ -31,7 +31,8 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 
 use crate::auth::TokenVerifier;
-use crate::config::HttpConfig;
+use crate::catalogue::Catalogue;
+use crate::config::{HttpConfig, InstitutionConfig};
 use crate::datadir::SigningKey;
 use crate::db::Db;
 use crate::demo::DemoMode;
@@ -49,6 +50,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Signs audit checkpoints and exports.
     pub audit_key: Arc<SigningKey>,
+    pub catalogue: Arc<Catalogue>,
+    /// The controller, as receipts name it.
+    pub institution: Arc<InstitutionConfig>,
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -71,6 +75,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(health::router())
         .merge(crate::auth::router())
         .merge(crate::audit::router())
+        .merge(crate::catalogue::router())
+        .merge(crate::purposes::router())
+        .merge(crate::consent::router())
         .merge(crate::demo::router())
         .split_for_parts()
 }

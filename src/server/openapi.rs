@@ -15,8 +15,10 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "auth", description = "Who is calling"),
+        (name = "consent", description = "Students' choices per purpose"),
         (name = "demo", description = "The demo institution (demo servers only)"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "purposes", description = "The purpose register and the field catalogue"),
     )
 )]
 struct ApiDoc;

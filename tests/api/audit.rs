@@ -36,6 +36,11 @@ async fn record_events(db: &Db, count: usize, action: &str) {
     }
 }
 
+/// The seq of the last event: what the demo seeding left before a test begins.
+async fn head_seq(db: &Db) -> i64 {
+    sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(db.pool()).await.unwrap()
+}
+
 /// `consentry audit verify` on the app's live log: (exit code, output).
 fn verify_cli(app: &TestApp) -> (i32, String) {
     let mut command = Command::new(binary());
@@ -48,14 +53,16 @@ fn verify_cli(app: &TestApp) -> (i32, String) {
 
 async fn a_privacy_officer_searches_with_filters_and_pages(store: Store) {
     let app = TestApp::spawn(store).await;
+    let seeded = head_seq(&app.db().await).await;
     for sub in ["s0001", "s0002", "s0003", "mentor01"] {
         app.token_for(sub).await;
     }
     let officer = app.token_for("po1").await;
 
-    let all: Value = app.get_as("/api/v1/audit/events", &officer).await.json().await.unwrap();
+    let all: Value = app.get_as(&format!("/api/v1/audit/events?cursor={seeded}"), &officer).await.json().await.unwrap();
     let mentor: Value = app.get_as("/api/v1/audit/events?actor=mentor01", &officer).await.json().await.unwrap();
-    let first_page: Value = app.get_as("/api/v1/audit/events?limit=2", &officer).await.json().await.unwrap();
+    let first_page: Value =
+        app.get_as(&format!("/api/v1/audit/events?limit=2&cursor={seeded}"), &officer).await.json().await.unwrap();
     let cursor = first_page["next_cursor"].as_str().unwrap().to_owned();
     let second_page: Value =
         app.get_as(&format!("/api/v1/audit/events?limit=2&cursor={cursor}"), &officer).await.json().await.unwrap();
@@ -63,15 +70,18 @@ async fn a_privacy_officer_searches_with_filters_and_pages(store: Store) {
     let seqs = |page: &Value| {
         page["events"].as_array().unwrap().iter().map(|event| event["seq"].as_i64().unwrap()).collect::<Vec<_>>()
     };
-    assert_eq!(seqs(&all), vec![1, 2, 3, 4, 5, 6, 7], "the seeding, five tokens issued, then this search");
+    let after = |count: i64| (seeded + 1..=seeded + count).collect::<Vec<_>>();
+    assert_eq!(seqs(&all), after(6), "five tokens issued, then this search");
     assert_eq!(mentor["events"].as_array().unwrap().len(), 1);
     assert_eq!(mentor["events"][0]["actor"]["id"], "mentor01");
-    assert_eq!(seqs(&first_page), vec![1, 2]);
-    assert_eq!(seqs(&second_page), vec![3, 4]);
-    assert_eq!(all["events"][0]["action"], "demo.seeded");
+    assert_eq!(seqs(&first_page), after(2));
+    assert_eq!(seqs(&second_page), after(4)[2..]);
+    assert_eq!(all["events"][0]["action"], "demo.token_issued");
+    let seeding: Value = app.get_as("/api/v1/audit/events?action=demo.seeded", &officer).await.json().await.unwrap();
+    assert_eq!(seeding["events"][0]["seq"], seeded, "the seeding is the last event it writes");
     let searches: Value =
         app.get_as("/api/v1/audit/events?action=audit.searched", &officer).await.json().await.unwrap();
-    assert_eq!(searches["events"].as_array().unwrap().len(), 5, "every search is itself recorded");
+    assert_eq!(searches["events"].as_array().unwrap().len(), 6, "every search is itself recorded");
     assert_eq!(searches["events"][0]["actor"]["id"], "po1");
     let future =
         app.get_as("/api/v1/audit/events?from=2099-01-01T00:00:00Z", &officer).await.json::<Value>().await.unwrap();
@@ -124,6 +134,7 @@ async fn bad_search_and_export_parameters_are_422_naming_the_parameter(store: St
 
 async fn exports_verify_on_their_own_in_both_formats_and_fail_when_edited(store: Store) {
     let app = TestApp::spawn(store).await;
+    let seeded = head_seq(&app.db().await).await;
     record_events(&app.db().await, 30, "test.happened").await;
     let key = audit_key(&app);
     audit::checkpoint_now(&app.db().await, &key).await.unwrap();
@@ -152,7 +163,7 @@ async fn exports_verify_on_their_own_in_both_formats_and_fail_when_edited(store:
         );
         let (report, _) = audit::verify_export(edited.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an edited export fails");
-        assert_eq!(report.tampering.unwrap().seq, 9, "{format}: the event with index 7 follows the seeding's");
+        assert_eq!(report.tampering.unwrap().seq, seeded + 8, "{format}: the event with index 7");
         let cut_short: String = edited.lines().take(20).map(|line| format!("{line}\n")).collect();
         let (report, _) = audit::verify_export(cut_short.as_bytes(), Some(key.public_key())).unwrap();
         assert!(!report.valid, "{format}: an export missing its end fails");
@@ -211,43 +222,50 @@ async fn an_encrypted_export_decrypts_with_the_age_identity_and_verifies() {
 }
 
 async fn tampering_is_detected_and_the_first_bad_seq_named(store: Store) {
-    type Tamper = &'static [&'static str];
-    let cases: [(&str, Tamper, i64); 4] = [
-        ("edited details", &["UPDATE audit_events SET details = '{\"index\":99}' WHERE seq = 6"], 6),
-        ("deleted event", &["DELETE FROM audit_events WHERE seq = 4"], 4),
+    // Seqs count from the last event the demo seeding wrote.
+    let cases: [(&str, Vec<String>, i64); 4] = [
+        ("edited details", vec!["UPDATE audit_events SET details = '{\"index\":99}' WHERE seq = {6}".to_owned()], 6),
+        ("deleted event", vec!["DELETE FROM audit_events WHERE seq = {4}".to_owned()], 4),
         (
             "reordered events",
-            &[
-                "UPDATE audit_events SET seq = -1 WHERE seq = 3",
-                "UPDATE audit_events SET seq = 3 WHERE seq = 4",
-                "UPDATE audit_events SET seq = 4 WHERE seq = -1",
+            vec![
+                "UPDATE audit_events SET seq = -1 WHERE seq = {3}".to_owned(),
+                "UPDATE audit_events SET seq = {3} WHERE seq = {4}".to_owned(),
+                "UPDATE audit_events SET seq = {4} WHERE seq = -1".to_owned(),
             ],
             3,
         ),
         (
             "tail truncated past a checkpoint",
-            &[
-                "DELETE FROM audit_events WHERE seq > 8",
-                "UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_events WHERE seq = 8) WHERE id = 1",
+            vec![
+                "DELETE FROM audit_events WHERE seq > {8}".to_owned(),
+                "UPDATE audit_head SET seq = {8}, hash = (SELECT hash FROM audit_events WHERE seq = {8}) WHERE id = 1"
+                    .to_owned(),
             ],
             9,
         ),
     ];
-    for (case, statements, bad_seq) in cases {
+    for (case, statements, bad) in cases {
         let app = TestApp::spawn(store.clone()).await;
         let db = app.db().await;
+        let seeded = head_seq(&db).await;
         record_events(&db, 10, "test.happened").await;
         audit::checkpoint_now(&db, &audit_key(&app)).await.unwrap();
         record_events(&db, 5, "test.happened").await;
         let officer = app.token_for("po1").await;
         let (code, output) = verify_cli(&app);
         assert_eq!(code, 0, "{case}: an untouched log verifies: {output}");
-        assert!(output.contains("17 events"), "the seeding, 15 events and a token: {output}");
+        assert!(output.contains(&format!("{} events", seeded + 16)), "{output}");
 
         for statement in statements {
-            sqlx::query(sqlx::AssertSqlSafe(*statement)).execute(db.pool()).await.unwrap();
+            let mut sql = statement;
+            for offset in [3, 4, 6, 8] {
+                sql = sql.replace(&format!("{{{offset}}}"), &(seeded + offset).to_string());
+            }
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(db.pool()).await.unwrap();
         }
 
+        let bad_seq = seeded + bad;
         let (code, output) = verify_cli(&app);
         assert_eq!(code, 1, "{case}: {output}");
         assert!(output.contains(&format!("TAMPERED at seq {bad_seq}:")), "{case}: {output}");
@@ -283,6 +301,7 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
     let app = TestApp::spawn(store).await;
     let db = app.db().await;
     let key = audit_key(&app);
+    let seeded = head_seq(&db).await;
     record_events(&db, 6, "test.old").await;
     audit::checkpoint_now(&db, &key).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -292,10 +311,10 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
 
     let removed = audit::prune(&db, &key, cutoff).await.unwrap();
 
-    assert_eq!(removed, 7, "the seeding's event and six old ones");
+    assert_eq!(removed, seeded as u64 + 6, "the seeding's events and six old ones");
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();
     assert!(report.valid, "{report:?}");
-    assert_eq!(report.first_seq, Some(8));
+    assert_eq!(report.first_seq, Some(seeded + 7));
     assert_eq!(report.events, 5, "the four recent events and the pruning's own");
     let pruned: String = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_one(db.pool())
@@ -304,7 +323,7 @@ async fn pruning_leaves_a_signed_anchor_from_which_the_rest_verifies(store: Stor
     assert_eq!(pruned, "audit.pruned");
     sqlx::query("UPDATE audit_anchor SET hash = $1").bind("ab".repeat(32)).execute(db.pool()).await.unwrap();
     let report = audit::verify_store(&db, key.public_key()).await.unwrap();
-    assert_eq!(report.tampering.map(|tampering| tampering.seq), Some(8), "a forged anchor is caught");
+    assert_eq!(report.tampering.map(|tampering| tampering.seq), Some(seeded + 7), "a forged anchor is caught");
 }
 
 #[tokio::test]
@@ -313,6 +332,7 @@ async fn checkpoints_are_signed_every_n_events_and_on_shutdown() {
         TestApp::builder(Store::Sqlite).configure(|config| config.audit.checkpoint_every_events = 5).spawn().await;
     let db = app.db().await;
     record_events(&db, 7, "test.happened").await;
+    let written = head_seq(&db).await;
 
     let mut checkpoints = Vec::new();
     for _ in 0..50 {
@@ -322,12 +342,15 @@ async fn checkpoints_are_signed_every_n_events_and_on_shutdown() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(checkpoints.first().is_some_and(|checkpoint| checkpoint.seq >= 5), "{checkpoints:?}");
+    assert!(
+        checkpoints.first().is_some_and(|checkpoint| checkpoint.seq >= 5 && checkpoint.seq <= written),
+        "{checkpoints:?}"
+    );
     record_events(&db, 2, "test.happened").await;
     let (data_dir, _) = app.stop().await;
 
     let checkpoints = audit::load_checkpoints(db.pool(), 0, i64::MAX).await.unwrap();
-    assert_eq!(checkpoints.last().map(|checkpoint| checkpoint.seq), Some(10), "a last checkpoint on shutdown");
+    assert_eq!(checkpoints.last().map(|checkpoint| checkpoint.seq), Some(written + 2), "a last checkpoint on shutdown");
     drop(data_dir);
 }
 

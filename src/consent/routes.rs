@@ -1,0 +1,398 @@
+//! Choices over HTTP: a student's own, on a student's behalf, and the officers' summary.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{
+    Choosing, ConsentError, ConsentEvent, ConsentRecord, ConsentState, ConsentStatus, Method, Receipt, Relation,
+    choose, history, latest_by_purpose, records_for_purpose, status,
+};
+use crate::audit::Actor;
+use crate::auth::Principal;
+use crate::directory;
+use crate::policy::{Action, Facts, GUARDIAN_RULE, authorize_recorded, authorize_recorded_with};
+use crate::problem::{ApiError, AppJson, ProblemDetails};
+use crate::purposes::{self, Choice, Language, LegalBasis, Localized, PurposeId, PurposeStatus};
+use crate::records::Category;
+use crate::server::AppState;
+use crate::timestamp::Timestamp;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_my_purposes))
+        .routes(routes!(set_my_consent))
+        .routes(routes!(list_my_consent_history))
+        .routes(routes!(get_my_consent_receipt))
+        .routes(routes!(set_consent_on_behalf))
+        .routes(routes!(get_consent_summary))
+}
+
+/// An active purpose as a student sees it, with their choice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyPurpose {
+    id: String,
+    version: i32,
+    title: Localized,
+    notice: Localized,
+    legal_basis: LegalBasis,
+    legal_basis_code: String,
+    choice: Choice,
+    categories: Vec<Category>,
+    fields: Vec<String>,
+    #[schema(value_type = BTreeMap<String, String>)]
+    retention: BTreeMap<Category, String>,
+    recipients: Vec<String>,
+    human_review_required: bool,
+    state: ConsentState,
+    permits: bool,
+    /// When the student last chose.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    chosen_at: Option<Timestamp>,
+}
+
+/// A student's choice.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChoiceBody {
+    event: ConsentEvent,
+    /// The language the notice was read in; `nl` when absent.
+    #[serde(default)]
+    language: Option<Language>,
+    /// The purpose version whose notice was shown; the current one when absent.
+    #[serde(default)]
+    notice_version: Option<i32>,
+}
+
+/// A choice recorded for a student by staff or a guardian.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnBehalfBody {
+    event: ConsentEvent,
+    /// How the choice reached the institution: `paper`, `phone` or `web`.
+    method: Method,
+    #[serde(default)]
+    language: Option<Language>,
+    #[serde(default)]
+    notice_version: Option<i32>,
+}
+
+/// The caller's own subject id: only students have choices.
+async fn my_subject(state: &AppState, principal: &Principal) -> Result<Uuid, ApiError> {
+    let mut connection = state.db.pool().acquire().await?;
+    Ok(directory::subject_of_user(&mut connection, &principal.id).await?.ok_or(ConsentError::NotAStudent)?)
+}
+
+/// My purposes and choices.
+///
+/// Every active purpose with its notice in Dutch and English, its legal basis, what it
+/// reads and for how long, and where the student stands.
+#[utoipa::path(get, path = "/api/v1/me/purposes", tag = "consent", operation_id = "list_my_purposes",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active purposes with the caller's state", body = [MyPurpose]),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a student", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn list_my_purposes(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<MyPurpose>>, ApiError> {
+    let subject = my_subject(&state, &principal).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    let latest = latest_by_purpose(&mut connection, subject).await?;
+    let mut mine = Vec::new();
+    for purpose in purposes::list(&mut connection).await? {
+        if purpose.status != PurposeStatus::Active {
+            continue;
+        }
+        let versions = purposes::versions(&mut connection, &purpose.id).await?;
+        let record = latest.get(&purpose.id);
+        let consent = ConsentState::derive(&purpose, &versions, record);
+        let definition = purpose.definition;
+        mine.push(MyPurpose {
+            id: purpose.id.to_string(),
+            version: purpose.version,
+            title: definition.title,
+            notice: definition.notice,
+            legal_basis: definition.legal_basis,
+            legal_basis_code: purpose.legal_basis_code,
+            choice: purpose.choice,
+            categories: definition.categories,
+            fields: definition.fields,
+            retention: definition.retention,
+            recipients: definition.recipients,
+            human_review_required: definition.human_review_required,
+            state: consent,
+            permits: consent.permits(),
+            chosen_at: record.map(|record| record.recorded_at),
+        });
+    }
+    Ok(Json(mine))
+}
+
+/// Make or change my choice for a purpose.
+///
+/// `given` and `withdrawn` for consent-based purposes; `objected` and `objection_lifted` for
+/// public task and legitimate interest. Withdrawing is one request, like giving.
+#[utoipa::path(put, path = "/api/v1/me/consents/{purpose}", tag = "consent", operation_id = "set_my_consent",
+    params(("purpose" = String, Path, description = "Purpose id")),
+    request_body = ChoiceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new state", body = ConsentStatus),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a student", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such purpose", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The legal basis or current state does not allow this choice; `detail` says why", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, language or notice version", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn set_my_consent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(purpose): Path<String>,
+    AppJson(body): AppJson<ChoiceBody>,
+) -> Result<Json<ConsentStatus>, ApiError> {
+    let purpose = PurposeId::from_path(&purpose)?;
+    let subject = my_subject(&state, &principal).await?;
+    let decision =
+        authorize_recorded(&state.db, &principal, Action::ManageOwnConsent, &format!("Purpose::{purpose}")).await?;
+    let choosing = Choosing {
+        event: body.event,
+        language: body.language.unwrap_or(Language::Nl),
+        notice_version: body.notice_version,
+        method: Method::Web,
+        relation: Relation::Own,
+    };
+    let mut tx = state.db.begin().await?;
+    let status = choose(&mut tx, subject, &purpose, choosing, &Actor::from(&principal), decision.reasons).await?;
+    tx.commit().await?;
+    Ok(Json(status))
+}
+
+/// My choices for a purpose, oldest first.
+#[utoipa::path(get, path = "/api/v1/me/consents/{purpose}/history", tag = "consent", operation_id = "list_my_consent_history",
+    params(("purpose" = String, Path, description = "Purpose id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every record, oldest first", body = [ConsentRecord]),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a student", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such purpose", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn list_my_consent_history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(purpose): Path<String>,
+) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
+    let purpose = PurposeId::from_path(&purpose)?;
+    let subject = my_subject(&state, &principal).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    status(&mut connection, subject, &purpose).await?;
+    Ok(Json(history(&mut connection, subject, &purpose).await?))
+}
+
+/// A receipt for my latest choice.
+///
+/// Shaped after ISO/IEC TS 27560, with the notice as shown, the legal basis, the
+/// controller, retention and how to withdraw.
+#[utoipa::path(get, path = "/api/v1/me/consents/{purpose}/receipt", tag = "consent", operation_id = "get_my_consent_receipt",
+    params(("purpose" = String, Path, description = "Purpose id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The receipt", body = Receipt),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a student", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such purpose, or no choice recorded yet", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_my_consent_receipt(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(purpose): Path<String>,
+) -> Result<Json<Receipt>, ApiError> {
+    let purpose = PurposeId::from_path(&purpose)?;
+    let subject = my_subject(&state, &principal).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    let current = status(&mut connection, subject, &purpose).await?;
+    let record = current.record.ok_or(ConsentError::NoRecord)?;
+    let missing = || ConsentError::Corrupt(record.id.to_string());
+    let at_version =
+        purposes::definition_at(&mut connection, &purpose, record.purpose_version).await?.ok_or_else(missing)?;
+    let notice =
+        purposes::definition_at(&mut connection, &purpose, record.notice_version).await?.ok_or_else(missing)?;
+    Ok(Json(Receipt::new(&record, current.state, &at_version, &notice, &state.institution)))
+}
+
+/// Record a choice for a student.
+///
+/// For staff who take a choice on paper or by phone, and for guardians of students under
+/// 16 (UAVG Art. 5). The record keeps who acted, and for whom.
+#[utoipa::path(put, path = "/api/v1/subjects/{subject}/consents/{purpose}", tag = "consent", operation_id = "set_consent_on_behalf",
+    params(("subject" = String, Path, description = "The student's internal id"), ("purpose" = String, Path, description = "Purpose id")),
+    request_body = OnBehalfBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The student's new state", body = ConsentStatus),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Neither authorised staff nor the guardian of a student under 16", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such student or purpose", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The legal basis or current state does not allow this choice", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event, method, language or notice version", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn set_consent_on_behalf(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((subject, purpose)): Path<(String, String)>,
+    AppJson(body): AppJson<OnBehalfBody>,
+) -> Result<Json<ConsentStatus>, ApiError> {
+    let purpose = PurposeId::from_path(&purpose)?;
+    let unknown = || ApiError::not_found(format!("no student has the id `{subject}`"));
+    let subject_id = Uuid::parse_str(&subject).map_err(|_| unknown())?;
+    let mut connection = state.db.pool().acquire().await?;
+    let birth_date = directory::subject_birth_date(&mut connection, subject_id).await?.ok_or_else(unknown)?;
+    let guardian_of_minor = directory::is_guardian(&mut connection, &principal.id, subject_id).await?
+        && birth_date.as_deref().is_some_and(is_under_16);
+    drop(connection);
+    let resource = format!("Subject::{subject_id}");
+    let facts = Facts { guardian_of_minor };
+    let decision =
+        authorize_recorded_with(&state.db, &principal, Action::RecordConsentOnBehalf, facts, &resource).await?;
+    // Staff rules come first: a guardian who is also staff acts as staff.
+    let relation =
+        if decision.reasons.iter().all(|rule| rule == GUARDIAN_RULE) { Relation::Guardian } else { Relation::Staff };
+    let choosing = Choosing {
+        event: body.event,
+        language: body.language.unwrap_or(Language::Nl),
+        notice_version: body.notice_version,
+        method: body.method,
+        relation,
+    };
+    let mut tx = state.db.begin().await?;
+    let status = choose(&mut tx, subject_id, &purpose, choosing, &Actor::from(&principal), decision.reasons).await?;
+    tx.commit().await?;
+    Ok(Json(status))
+}
+
+/// Whether someone born on `birth_date` (`YYYY-MM-DD`) is under 16 today.
+fn is_under_16(birth_date: &str) -> bool {
+    let today = Timestamp::now().to_storage();
+    let (Some(born), Some(now)) = (birth_date.get(..10), today.get(..10)) else { return false };
+    let (Ok(born_year), Ok(this_year)) = (born[..4].parse::<i32>(), now[..4].parse::<i32>()) else { return false };
+    // Same-format month-day strings compare like dates.
+    let had_birthday = now[4..] >= born[4..];
+    let age = this_year - born_year - i32::from(!had_birthday);
+    age < 16
+}
+
+/// Students' choices for one purpose, now and over time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentSummary {
+    purpose: String,
+    version: i32,
+    choice: Choice,
+    students: i64,
+    /// Where students stand now.
+    current: StateCounts,
+    /// Where they stood at the end of each month with choices.
+    monthly: Vec<MonthCounts>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, ToSchema)]
+pub struct StateCounts {
+    gave: i64,
+    withdrew: i64,
+    objected: i64,
+    /// Never recorded a choice (or lifted their objection, for opt-out purposes).
+    never_chose: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonthCounts {
+    /// `YYYY-MM`.
+    month: String,
+    #[serde(flatten)]
+    counts: StateCounts,
+}
+
+fn counts(latest: &BTreeMap<Uuid, ConsentEvent>, students: i64) -> StateCounts {
+    let mut counts = StateCounts::default();
+    for event in latest.values() {
+        match event {
+            ConsentEvent::Given => counts.gave += 1,
+            ConsentEvent::Withdrawn => counts.withdrew += 1,
+            ConsentEvent::Objected => counts.objected += 1,
+            ConsentEvent::ObjectionLifted => {}
+        }
+    }
+    counts.never_chose = students - counts.gave - counts.withdrew - counts.objected;
+    counts
+}
+
+/// How students chose for a purpose.
+///
+/// Privacy officers and the DPO see how many gave, withdrew, objected or never chose, now and
+/// month by month. Counts only: no student is named.
+#[utoipa::path(get, path = "/api/v1/purposes/{id}/consents/summary", tag = "consent", operation_id = "get_consent_summary",
+    params(("id" = String, Path, description = "Purpose id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Counts now and per month", body = ConsentSummary),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a privacy officer or DPO", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such purpose", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_consent_summary(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<ConsentSummary>, ApiError> {
+    let id = PurposeId::from_path(&id)?;
+    authorize_recorded(&state.db, &principal, Action::ViewConsentSummary, &format!("Purpose::{id}")).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    let purpose = purposes::get(&mut connection, &id)
+        .await?
+        .ok_or(ConsentError::Purpose(purposes::PurposeError::NotFound(id.to_string())))?;
+    let students = directory::count_subjects(&mut connection).await?;
+    let mut latest: BTreeMap<Uuid, ConsentEvent> = BTreeMap::new();
+    let mut monthly = Vec::new();
+    let mut month: Option<String> = None;
+    for record in records_for_purpose(&mut connection, &id).await? {
+        let record_month = record.recorded_at.to_storage()[..7].to_owned();
+        if let Some(previous) = month.as_ref().filter(|previous| **previous != record_month) {
+            monthly.push(MonthCounts { month: previous.clone(), counts: counts(&latest, students) });
+        }
+        month = Some(record_month);
+        latest.insert(record.subject, record.event);
+    }
+    if let Some(month) = month {
+        monthly.push(MonthCounts { month, counts: counts(&latest, students) });
+    }
+    Ok(Json(ConsentSummary {
+        purpose: purpose.id.to_string(),
+        version: purpose.version,
+        choice: purpose.choice,
+        students,
+        current: counts(&latest, students),
+        monthly,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_under_16;
+
+    #[test]
+    fn age_is_counted_in_whole_years() {
+        let today = crate::timestamp::Timestamp::now().to_storage();
+        let year: i32 = today[..4].parse().unwrap();
+        assert!(is_under_16(&format!("{}{}", year - 15, &today[4..10])));
+        assert!(!is_under_16(&format!("{}{}", year - 16, &today[4..10])), "the 16th birthday counts");
+        assert!(!is_under_16("1990-01-01"));
+    }
+}

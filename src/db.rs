@@ -79,13 +79,15 @@ impl Db {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets readers work during writes; NORMAL sync in WAL mode survives a
-                        // process crash (only an OS crash may lose the last commits), which is the
-                        // trade ARCHITECTURE.md records. Foreign keys are off in SQLite by default.
+                        // The busy timeout comes first, so that even switching to WAL waits for
+                        // another process's lock instead of failing. WAL lets readers work during
+                        // writes; NORMAL sync in WAL mode survives a process crash (only an OS crash
+                        // may lose the last commits), the trade ARCHITECTURE.md records. Foreign
+                        // keys are off in SQLite by default.
                         connection
                             .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                             )
                             .await?;
                     }

@@ -41,12 +41,13 @@ async fn head_seq(db: &Db) -> i64 {
     sqlx::query_scalar("SELECT seq FROM audit_head").fetch_one(db.pool()).await.unwrap()
 }
 
-/// `consentry audit verify` on the app's live log: (exit code, output).
-fn verify_cli(app: &TestApp) -> (i32, String) {
-    let mut command = Command::new(binary());
+/// `consentry audit verify` on the app's live log: (exit code, output). Async, so that the
+/// in-process server keeps serving (and releasing its locks) while the command runs.
+async fn verify_cli(app: &TestApp) -> (i32, String) {
+    let mut command = tokio::process::Command::new(binary());
     command.args(["audit", "verify", "--data-dir", app.data_dir().to_str().unwrap()]);
     command.args(["--database-url", app.database_url().expose()]);
-    let output = command.output().unwrap();
+    let output = command.output().await.unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     (output.status.code().unwrap(), text)
 }
@@ -206,10 +207,11 @@ async fn an_encrypted_export_decrypts_with_the_age_identity_and_verifies() {
     let (report, _) = audit::verify_export(plaintext, Some(audit_key(&app).public_key())).unwrap();
     assert!(report.valid, "{report:?}");
 
-    let verified = Command::new(binary())
+    let verified = tokio::process::Command::new(binary())
         .args(["audit", "verify", "--export", export_file.path().to_str().unwrap()])
         .args(["--identity", identity_file.path().to_str().unwrap(), "--data-dir", app.data_dir().to_str().unwrap()])
         .output()
+        .await
         .unwrap();
     assert_eq!(verified.status.code(), Some(0), "{}", String::from_utf8_lossy(&verified.stderr));
     assert!(String::from_utf8_lossy(&verified.stdout).starts_with("verified:"));
@@ -253,7 +255,7 @@ async fn tampering_is_detected_and_the_first_bad_seq_named(store: Store) {
         audit::checkpoint_now(&db, &audit_key(&app)).await.unwrap();
         record_events(&db, 5, "test.happened").await;
         let officer = app.token_for("po1").await;
-        let (code, output) = verify_cli(&app);
+        let (code, output) = verify_cli(&app).await;
         assert_eq!(code, 0, "{case}: an untouched log verifies: {output}");
         assert!(output.contains(&format!("{} events", seeded + 16)), "{output}");
 
@@ -266,7 +268,7 @@ async fn tampering_is_detected_and_the_first_bad_seq_named(store: Store) {
         }
 
         let bad_seq = seeded + bad;
-        let (code, output) = verify_cli(&app);
+        let (code, output) = verify_cli(&app).await;
         assert_eq!(code, 1, "{case}: {output}");
         assert!(output.contains(&format!("TAMPERED at seq {bad_seq}:")), "{case}: {output}");
         let report: Value = app.get_as("/api/v1/audit/verify", &officer).await.json().await.unwrap();

@@ -12,6 +12,8 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod consent;
 mod demo;
 mod errors;
 mod operations;
+mod purposes;

@@ -177,11 +177,6 @@ fn demo_users_lists_people_and_clients_with_roles() {
     assert!(officers.contains("po1\tuser\tprivacy_officer"));
 }
 
-/// `run`, without blocking the runtime the in-process server lives on.
-async fn run_beside_server(args: &[&str]) -> Output {
-    tokio::process::Command::from(consentry(args)).output().await.unwrap()
-}
-
 #[tokio::test]
 async fn dev_token_mints_tokens_the_demo_server_accepts() {
     let app = TestApp::spawn(Store::Sqlite).await;

@@ -18,6 +18,7 @@ use crate::config::{Config, ConfigError, LogFormat, Overrides};
 use crate::consent::{self, ImportError};
 use crate::datadir::{DataDir, DataDirError};
 use crate::demo::Institution;
+use crate::policy::{self, PolicyEngine};
 use crate::startup::{self, StartError};
 
 #[derive(Debug, Parser)]
@@ -56,10 +57,31 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check Cedar policies: validate them against their schema, or run their test tables.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Import data recorded elsewhere.
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate `schema.cedarschema` and every `*.cedar` file in DIR, in strict mode.
+    Validate {
+        /// Folder with the schema and policies
+        #[arg(value_name = "DIR", default_value = "policies")]
+        dir: PathBuf,
+    },
+    /// Run the test tables in DIR/tests (`*.json`, sharing `entities.json`) against DIR's policies.
+    Test {
+        /// Folder with the schema, policies and a `tests` folder
+        #[arg(value_name = "DIR", default_value = "policies")]
+        dir: PathBuf,
     },
 }
 
@@ -175,7 +197,8 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Start(StartError::DataDir(error)) if error.is_configuration() => 2,
-            CliError::Start(StartError::Catalogue(_)) | CliError::Import(ImportError::Invalid(_)) => 2,
+            CliError::Start(StartError::Catalogue(_) | StartError::Policies(_))
+            | CliError::Import(ImportError::Invalid(_)) => 2,
             CliError::Start(_) | CliError::Failed(_) | CliError::Import(_) => 1,
         }
     }
@@ -192,6 +215,8 @@ pub async fn run() -> ExitCode {
         Command::DevToken(args) => dev_token(args),
         Command::Audit { command: AuditCommand::Verify(args) } => verify_audit(args).await,
         Command::Import { command: ImportCommand::Consents { store, file } } => import_consent_file(store, &file).await,
+        Command::Policy { command: PolicyCommand::Validate { dir } } => validate_policies(&dir).map(|_| ()),
+        Command::Policy { command: PolicyCommand::Test { dir } } => test_policies(&dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -352,6 +377,41 @@ async fn import_consent_file(args: StoreArgs, file: &Path) -> Result<(), CliErro
     let imported = consent::import_consents(&db, input, &file.display().to_string()).await;
     db.close().await;
     write_stdout(&format!("imported {} consent records from {}\n", imported?, file.display()))
+}
+
+fn validate_policies(dir: &Path) -> Result<PolicyEngine, CliError> {
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!("DIR: {} is not a folder", dir.display())));
+    }
+    let engine = PolicyEngine::from_dir(dir).map_err(|invalid| CliError::Failed(invalid.to_string()))?;
+    write_stdout(&format!("valid: {} policies in {}\n", engine.policy_files().len(), dir.display()))?;
+    Ok(engine)
+}
+
+fn test_policies(dir: &Path) -> Result<(), CliError> {
+    let engine = validate_policies(dir)?;
+    let outcomes = policy::run_tables(&engine, &dir.join("tests")).map_err(CliError::Failed)?;
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|outcome| {
+            outcome.failure.as_ref().map(|why| format!("FAILED {} / {}: {why}", outcome.file, outcome.case))
+        })
+        .collect();
+    let passed = outcomes.len() - failures.len();
+    let uncovered = policy::uncovered(&engine, &outcomes);
+    let mut report = failures.join("\n");
+    if !uncovered.is_empty() {
+        report.push_str(&format!("\nwithout an allow and a deny case: {}", uncovered.join(", ")));
+    }
+    if !report.trim().is_empty() {
+        write_stdout(&format!("{}\n", report.trim()))?;
+    }
+    write_stdout(&format!("{passed} passed, {} failed\n", failures.len()))?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("{} policy test cases failed", failures.len())))
+    }
 }
 
 fn write_stdout(text: &str) -> Result<(), CliError> {

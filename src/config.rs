@@ -46,6 +46,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub institution: InstitutionConfig,
     pub catalogue: CatalogueConfig,
+    /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
+    /// shipped ones.
+    pub policies_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
+            policies_dir: None,
         }
     }
 }

@@ -288,6 +288,7 @@ impl From<PolicyError> for ApiError {
     fn from(error: PolicyError) -> Self {
         match error {
             PolicyError::Denied { .. } => Self::new(ProblemType::Forbidden, error.to_string()),
+            PolicyError::Evaluation(_) => Self::internal(error),
             PolicyError::Audit(error) => error.into(),
         }
     }

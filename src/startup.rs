@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::datadir::{DataDir, DataDirError};
 use crate::db::{self, Db, DbError};
 use crate::demo::{self, DemoMode, Institution, SeedError, SeedOutcome};
+use crate::policy::{Gate, InvalidPolicies, PolicyEngine};
 use crate::server::{AppState, Application, Metrics, ServerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,8 @@ pub enum StartError {
     Seed(#[from] SeedError),
     #[error(transparent)]
     Catalogue(#[from] DuplicateField),
+    #[error(transparent)]
+    Policies(#[from] InvalidPolicies),
     #[error("token verification could not be set up: {0}")]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -67,6 +70,8 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
     let audit_key = Arc::new(keys.audit_signing);
     let checkpointer = Checkpointer { db: db.clone(), key: Arc::clone(&audit_key), config: config.audit.clone() };
     let catalogue = Catalogue::new(&config.catalogue.fields)?;
+    let engine = load_policies(config)?;
+    let gate = Gate::new(Arc::new(engine), db.clone());
     let mut institution = config.institution.clone();
     if demo.is_some() && institution.name.is_empty() {
         institution = demo::institution_contact();
@@ -78,9 +83,19 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
         metrics: Metrics::install(),
         audit_key,
         catalogue: Arc::new(catalogue),
+        gate,
         institution: Arc::new(institution),
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;
     application.spawn_background(|stop| checkpointer.run(stop));
     Ok(application)
+}
+
+/// The configured policy folder, or the shipped policies; the server does not start on an
+/// invalid set.
+pub fn load_policies(config: &Config) -> Result<PolicyEngine, InvalidPolicies> {
+    match &config.policies_dir {
+        Some(dir) => PolicyEngine::from_dir(dir),
+        None => PolicyEngine::shipped(),
+    }
 }

@@ -64,7 +64,7 @@ pub enum ExportRecord {
         key_id: String,
         public_key: String,
     },
-    Event(AuditEvent),
+    Event(Box<AuditEvent>),
     Checkpoint(Checkpoint),
     /// Signs the SHA-256 over the canonical JSON of every record before it.
     Signature {
@@ -121,7 +121,7 @@ async fn produce(
         after = last.seq;
         for event in events {
             let seq = event.seq;
-            writer.write(&ExportRecord::Event(event))?;
+            writer.write(&ExportRecord::Event(Box::new(event)))?;
             while let Some(checkpoint) = checkpoints.next_if(|checkpoint| checkpoint.seq <= seq) {
                 writer.write(&ExportRecord::Checkpoint(checkpoint))?;
             }
@@ -362,7 +362,7 @@ impl TryFrom<CsvRow> for ExportRecord {
             },
             "event" => {
                 let kind = need(row.actor_kind, "actor_kind")?;
-                ExportRecord::Event(AuditEvent {
+                ExportRecord::Event(Box::new(AuditEvent {
                     seq: need(row.seq, "seq")?,
                     at: time(row.at, "at")?,
                     actor: Actor {
@@ -383,7 +383,7 @@ impl TryFrom<CsvRow> for ExportRecord {
                     details: json(row.details, "details")?,
                     prev_hash: need(row.prev_hash, "prev_hash")?,
                     hash: need(row.hash, "hash")?,
-                })
+                }))
             }
             "checkpoint" => ExportRecord::Checkpoint(Checkpoint {
                 seq: need(row.seq, "seq")?,

@@ -15,7 +15,7 @@ use super::checkpoint::PublicKey;
 use super::export::{ExportFormat, ExportRequest, start_export};
 use super::{Actor, AuditEvent, Decision, Event, EventFilter, Report, record_alone, store, verify_store};
 use crate::auth::Principal;
-use crate::policy::{Action, authorize_recorded};
+use crate::policy::{Action, Resource};
 use crate::problem::{ApiError, AppQuery, FieldError, ProblemDetails};
 use crate::server::AppState;
 use crate::timestamp::Timestamp;
@@ -110,7 +110,7 @@ async fn list_audit_events(
         }
         None => 0,
     };
-    let decision = authorize_recorded(&state.db, &principal, Action::ReadAudit, AUDIT_LOG).await?;
+    let decision = state.gate.authorize(&principal, Action::ReadAudit, Resource::AuditLog).await?;
     let filter = EventFilter {
         from: params.from,
         until: params.until,
@@ -200,7 +200,7 @@ async fn export_audit_events(
     }
     let recipients: Vec<_> = recipients.into_iter().filter_map(Result::ok).collect();
     let format = params.format.unwrap_or(ExportFormat::Jsonl);
-    let decision = authorize_recorded(&state.db, &principal, Action::ExportAudit, AUDIT_LOG).await?;
+    let decision = state.gate.authorize(&principal, Action::ExportAudit, Resource::AuditLog).await?;
     let filter = EventFilter { from: params.from, until: params.until, ..EventFilter::default() };
     let event = Event::new(Actor::from(&principal), "audit.exported", AUDIT_LOG)
         .decided(Decision::Allow, decision.reasons)
@@ -240,7 +240,7 @@ async fn export_audit_events(
     )
 )]
 async fn verify_audit_log(State(state): State<AppState>, principal: Principal) -> Result<Json<Report>, ApiError> {
-    let decision = authorize_recorded(&state.db, &principal, Action::ReadAudit, AUDIT_LOG).await?;
+    let decision = state.gate.authorize(&principal, Action::ReadAudit, Resource::AuditLog).await?;
     let public_key = state.audit_key.public_key().to_vec();
     let report = verify_store(&state.db, &public_key).await?;
     let event = Event::new(Actor::from(&principal), "audit.verified", AUDIT_LOG)

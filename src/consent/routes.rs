@@ -17,7 +17,7 @@ use super::{
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::directory;
-use crate::policy::{Action, Facts, GUARDIAN_RULE, authorize_recorded, authorize_recorded_with};
+use crate::policy::{Action, GUARDIAN_POLICY, Resource};
 use crate::problem::{ApiError, AppJson, ProblemDetails};
 use crate::purposes::{self, Choice, Language, LegalBasis, Localized, PurposeId, PurposeStatus};
 use crate::records::Category;
@@ -161,8 +161,7 @@ async fn set_my_consent(
 ) -> Result<Json<ConsentStatus>, ApiError> {
     let purpose = PurposeId::from_path(&purpose)?;
     let subject = my_subject(&state, &principal).await?;
-    let decision =
-        authorize_recorded(&state.db, &principal, Action::ManageOwnConsent, &format!("Purpose::{purpose}")).await?;
+    let decision = state.gate.authorize(&principal, Action::ManageOwnConsent, Resource::Subject(subject)).await?;
     let choosing = Choosing {
         event: body.event,
         language: body.language.unwrap_or(Language::Nl),
@@ -255,17 +254,16 @@ async fn set_consent_on_behalf(
     let unknown = || ApiError::not_found(format!("no student has the id `{subject}`"));
     let subject_id = Uuid::parse_str(&subject).map_err(|_| unknown())?;
     let mut connection = state.db.pool().acquire().await?;
-    let birth_date = directory::subject_birth_date(&mut connection, subject_id).await?.ok_or_else(unknown)?;
-    let guardian_of_minor = directory::is_guardian(&mut connection, &principal.id, subject_id).await?
-        && birth_date.as_deref().is_some_and(is_under_16);
+    directory::subject_birth_date(&mut connection, subject_id).await?.ok_or_else(unknown)?;
     drop(connection);
-    let resource = format!("Subject::{subject_id}");
-    let facts = Facts { guardian_of_minor };
     let decision =
-        authorize_recorded_with(&state.db, &principal, Action::RecordConsentOnBehalf, facts, &resource).await?;
-    // Staff rules come first: a guardian who is also staff acts as staff.
-    let relation =
-        if decision.reasons.iter().all(|rule| rule == GUARDIAN_RULE) { Relation::Guardian } else { Relation::Staff };
+        state.gate.authorize(&principal, Action::RecordConsentOnBehalf, Resource::Subject(subject_id)).await?;
+    // A guardian who is also staff acts as staff.
+    let relation = if decision.reasons.iter().all(|policy| policy == GUARDIAN_POLICY) {
+        Relation::Guardian
+    } else {
+        Relation::Staff
+    };
     let choosing = Choosing {
         event: body.event,
         language: body.language.unwrap_or(Language::Nl),
@@ -277,17 +275,6 @@ async fn set_consent_on_behalf(
     let status = choose(&mut tx, subject_id, &purpose, choosing, &Actor::from(&principal), decision.reasons).await?;
     tx.commit().await?;
     Ok(Json(status))
-}
-
-/// Whether someone born on `birth_date` (`YYYY-MM-DD`) is under 16 today.
-fn is_under_16(birth_date: &str) -> bool {
-    let today = Timestamp::now().to_storage();
-    let (Some(born), Some(now)) = (birth_date.get(..10), today.get(..10)) else { return false };
-    let (Ok(born_year), Ok(this_year)) = (born[..4].parse::<i32>(), now[..4].parse::<i32>()) else { return false };
-    // Same-format month-day strings compare like dates.
-    let had_birthday = now[4..] >= born[4..];
-    let age = this_year - born_year - i32::from(!had_birthday);
-    age < 16
 }
 
 /// Students' choices for one purpose, now and over time.
@@ -353,7 +340,7 @@ async fn get_consent_summary(
     Path(id): Path<String>,
 ) -> Result<Json<ConsentSummary>, ApiError> {
     let id = PurposeId::from_path(&id)?;
-    authorize_recorded(&state.db, &principal, Action::ViewConsentSummary, &format!("Purpose::{id}")).await?;
+    state.gate.authorize(&principal, Action::ViewConsentSummary, Resource::Purpose(id.clone())).await?;
     let mut connection = state.db.pool().acquire().await?;
     let purpose = purposes::get(&mut connection, &id)
         .await?
@@ -381,18 +368,4 @@ async fn get_consent_summary(
         current: counts(&latest, students),
         monthly,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_under_16;
-
-    #[test]
-    fn age_is_counted_in_whole_years() {
-        let today = crate::timestamp::Timestamp::now().to_storage();
-        let year: i32 = today[..4].parse().unwrap();
-        assert!(is_under_16(&format!("{}{}", year - 15, &today[4..10])));
-        assert!(!is_under_16(&format!("{}{}", year - 16, &today[4..10])), "the 16th birthday counts");
-        assert!(!is_under_16("1990-01-01"));
-    }
 }

@@ -1,30 +1,36 @@
-//! Access decisions: one call per request, returning the decision and the rules that made
-//! it, so that handlers never test roles themselves and every decision can be audited.
+//! Access decisions, made by Cedar: the one place that decides every access. Handlers
+//! ask [`Gate::authorize`] once per request and get the decision with the ids of the
+//! policies that made it; every denial lands in the audit log with those ids.
 //!
-//! The rules below are the shipped defaults for the actions that exist so far. The policy
-//! engine issue moves them into Cedar policies that privacy officers edit at run time;
-//! this interface (action in, decision with rule ids out) stays.
+//! This module is the only importer of `cedar_policy`. Policies and their schema live in
+//! `policies/`; entities (roles, mentorships, teaching, guardianship, purposes) are read
+//! from the database for each request.
+
+mod engine;
+mod entities;
+mod tables;
+
+use std::sync::Arc;
 
 use serde_json::json;
+use uuid::Uuid;
+
+pub use engine::{InvalidPolicies, PolicyEngine, PolicyProblem, SHIPPED_POLICIES, SHIPPED_SCHEMA};
+pub use tables::{TableOutcome, run_tables, uncovered};
 
 use crate::audit::{self, Actor, AuditError, Event};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::db::Db;
+use crate::purposes::PurposeId;
 
-/// Protected operations; each mirrors an action of the Cedar schema to come.
+/// Protected operations; each is an action of `policies/schema.cedarschema`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Search and verify the audit log.
     ReadAudit,
-    /// Export the audit log.
     ExportAudit,
-    /// Register, change and move purposes along their lifecycle.
     ManagePurpose,
-    /// Make one's own choices as a student.
     ManageOwnConsent,
-    /// Record a choice for a student.
     RecordConsentOnBehalf,
-    /// See how students chose for a purpose, in counts.
     ViewConsentSummary,
 }
 
@@ -41,178 +47,102 @@ impl Action {
     }
 }
 
+/// What an action is performed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    AuditLog,
+    Purpose(PurposeId),
+    Subject(Uuid),
+}
+
+impl Resource {
+    /// How the audit log names the resource.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Resource::AuditLog => "AuditLog".to_owned(),
+            Resource::Purpose(id) => format!("Purpose::{id}"),
+            Resource::Subject(id) => format!("Subject::{id}"),
+        }
+    }
+}
+
 /// The outcome of one authorization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    /// The ids of the rules that permitted, or why nothing did.
+    /// The `@id`s of the policies that decided, or why none did.
     pub reasons: Vec<String>,
 }
 
-/// What is known about the principal's relation to the resource.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Facts {
-    /// The principal is a registered guardian of the student, who is under 16.
-    pub guardian_of_minor: bool,
-}
-
-/// Who a rule admits: holders of some roles, or principals in a relation.
-enum Admits {
-    Roles(&'static [Role]),
-    GuardianOfMinor,
-}
-
-struct Rule {
-    id: &'static str,
-    actions: &'static [Action],
-    admits: Admits,
-}
-
-/// The rule that lets guardians act for students under 16 (UAVG Art. 5).
-pub const GUARDIAN_RULE: &str = "consent-guardians-of-students-under-16";
-
-const RULES: &[Rule] = &[
-    // Accountability (GDPR Art. 5(2)) is the privacy officer's and the DPO's job: they, and
-    // nobody else, read and export the log of everyone's actions.
-    Rule {
-        id: "audit-log-privacy-officers-and-dpo",
-        actions: &[Action::ReadAudit, Action::ExportAudit],
-        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Dpo]),
-    },
-    // The Art. 30 register is kept by privacy officers.
-    Rule {
-        id: "purposes-privacy-officers",
-        actions: &[Action::ManagePurpose],
-        admits: Admits::Roles(&[Role::PrivacyOfficer]),
-    },
-    Rule { id: "consent-students-own", actions: &[Action::ManageOwnConsent], admits: Admits::Roles(&[Role::Student]) },
-    // Paper forms and phone calls reach the privacy office or the administration.
-    Rule {
-        id: "consent-on-behalf-staff",
-        actions: &[Action::RecordConsentOnBehalf],
-        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Admin]),
-    },
-    Rule { id: GUARDIAN_RULE, actions: &[Action::RecordConsentOnBehalf], admits: Admits::GuardianOfMinor },
-    Rule {
-        id: "consent-summary-privacy-officers-and-dpo",
-        actions: &[Action::ViewConsentSummary],
-        admits: Admits::Roles(&[Role::PrivacyOfficer, Role::Dpo]),
-    },
-];
-
-/// Decides whether `principal` may perform `action`. Default deny.
-pub fn authorize(principal: &Principal, action: Action) -> Decision {
-    authorize_with(principal, action, Facts::default())
-}
-
-/// The same, knowing `facts` about the principal's relation to the resource.
-pub fn authorize_with(principal: &Principal, action: Action, facts: Facts) -> Decision {
-    let permitting: Vec<String> = RULES
-        .iter()
-        .filter(|rule| rule.actions.contains(&action))
-        .filter(|rule| match rule.admits {
-            Admits::Roles(roles) => roles.iter().any(|role| principal.roles.contains(role)),
-            Admits::GuardianOfMinor => facts.guardian_of_minor,
-        })
-        .map(|rule| rule.id.to_owned())
-        .collect();
-    if permitting.is_empty() {
-        Decision { allowed: false, reasons: vec![format!("no rule permits {} for this principal", action.as_str())] }
-    } else {
-        Decision { allowed: true, reasons: permitting }
+impl Decision {
+    /// Whether `policy` is among the policies that permitted.
+    pub fn permitted_by(&self, policy: &str) -> bool {
+        self.allowed && self.reasons.iter().any(|reason| reason == policy)
     }
 }
+
+/// The shipped policy that lets guardians act for students under 16 (UAVG Art. 5).
+pub const GUARDIAN_POLICY: &str = "consent-guardians-of-students-under-16";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("you may not {action}: {}", reasons.join("; "))]
     Denied { action: &'static str, reasons: Vec<String> },
+    #[error("the authorization request could not be evaluated: {0}")]
+    Evaluation(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
 }
 
-/// Authorizes, and when the answer is no, records the refusal in the audit log before
-/// returning it: denials are decisions too (who tried what, and why it was refused).
-/// Allowed actions are recorded by the caller, with the change they make.
-pub async fn authorize_recorded(
-    db: &Db,
-    principal: &Principal,
-    action: Action,
-    resource: &str,
-) -> Result<Decision, PolicyError> {
-    authorize_recorded_with(db, principal, action, Facts::default(), resource).await
+impl From<sqlx::Error> for PolicyError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Audit(error.into())
+    }
 }
 
-/// [`authorize_recorded`], knowing `facts` about the principal's relation to the resource.
-pub async fn authorize_recorded_with(
-    db: &Db,
-    principal: &Principal,
-    action: Action,
-    facts: Facts,
-    resource: &str,
-) -> Result<Decision, PolicyError> {
-    let decision = authorize_with(principal, action, facts);
-    if decision.allowed {
-        return Ok(decision);
-    }
-    let event = Event::new(Actor::from(principal), "access.denied", resource)
-        .decided(audit::Decision::Deny, decision.reasons.clone())
-        .details(json!({ "action": action.as_str() }));
-    audit::record_alone(db, event).await?;
-    Err(PolicyError::Denied { action: action.as_str(), reasons: decision.reasons })
+/// The policy engine together with the store it reads entities from.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    engine: Arc<PolicyEngine>,
+    db: Db,
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use super::*;
-    use crate::auth::PrincipalKind;
-
-    fn principal(roles: &[Role]) -> Principal {
-        Principal {
-            id: "someone".to_owned(),
-            kind: PrincipalKind::User,
-            roles: roles.iter().copied().collect::<BTreeSet<_>>(),
-        }
+impl Gate {
+    pub fn new(engine: Arc<PolicyEngine>, db: Db) -> Self {
+        Self { engine, db }
     }
 
-    #[test]
-    fn privacy_officers_and_the_dpo_read_and_export_the_audit_log() {
-        for role in [Role::PrivacyOfficer, Role::Dpo] {
-            for action in [Action::ReadAudit, Action::ExportAudit] {
-                let decision = authorize(&principal(&[role]), action);
-                assert!(decision.allowed, "{role} {action:?}");
-                assert_eq!(decision.reasons, vec!["audit-log-privacy-officers-and-dpo"]);
-            }
+    /// Decides whether `principal` may perform `action` on `resource`; a denial is
+    /// recorded in the audit log with the deciding policies before it is returned.
+    /// Allowed actions are recorded by the caller, with the change they make.
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: Resource,
+    ) -> Result<Decision, PolicyError> {
+        let mut connection = self.db.pool().acquire().await?;
+        let request = entities::build(&mut connection, self.engine.schema(), principal, action, &resource).await?;
+        drop(connection);
+        let evaluation = self
+            .engine
+            .evaluate(request.principal, request.action, request.resource, request.context, &request.entities)
+            .map_err(PolicyError::Evaluation)?;
+        for error in &evaluation.errors {
+            tracing::warn!(action = action.as_str(), %error, "a policy failed to evaluate and was skipped");
         }
-    }
-
-    #[test]
-    fn guardians_act_only_for_minors_and_staff_for_anyone() {
-        let guardian = principal(&[]);
-        let minor = Facts { guardian_of_minor: true };
-        assert_eq!(authorize_with(&guardian, Action::RecordConsentOnBehalf, minor).reasons, vec![GUARDIAN_RULE]);
-        assert!(!authorize(&guardian, Action::RecordConsentOnBehalf).allowed);
-        assert!(authorize(&principal(&[Role::Admin]), Action::RecordConsentOnBehalf).allowed);
-        assert!(!authorize(&principal(&[Role::Mentor]), Action::RecordConsentOnBehalf).allowed);
-    }
-
-    #[test]
-    fn only_privacy_officers_manage_purposes() {
-        assert!(authorize(&principal(&[Role::PrivacyOfficer]), Action::ManagePurpose).allowed);
-        for role in [Role::Dpo, Role::Admin, Role::Student, Role::Mentor] {
-            assert!(!authorize(&principal(&[role]), Action::ManagePurpose).allowed, "{role}");
+        if evaluation.allowed {
+            return Ok(Decision { allowed: true, reasons: evaluation.policy_ids });
         }
-    }
-
-    #[test]
-    fn everyone_else_is_denied_with_a_reason() {
-        for role in [Role::Student, Role::Mentor, Role::Teacher, Role::Admin] {
-            let decision = authorize(&principal(&[role]), Action::ReadAudit);
-            assert!(!decision.allowed, "{role}");
-            assert!(!decision.reasons.is_empty());
-        }
-        assert!(!authorize(&principal(&[]), Action::ExportAudit).allowed);
+        let reasons = if evaluation.policy_ids.is_empty() {
+            vec![format!("no policy permits {}", action.as_str())]
+        } else {
+            evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect()
+        };
+        let event = Event::new(Actor::from(principal), "access.denied", resource.audit_name())
+            .decided(audit::Decision::Deny, reasons.clone())
+            .details(json!({ "action": action.as_str(), "why": reasons }));
+        audit::record_alone(&self.db, event).await?;
+        Err(PolicyError::Denied { action: action.as_str(), reasons })
     }
 }

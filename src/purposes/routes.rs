@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::{Purpose, PurposeDefinition, PurposeError, PurposeId, PurposeStatus, store};
 use crate::audit::Actor;
 use crate::auth::Principal;
-use crate::policy::{Action, authorize_recorded};
+use crate::policy::{Action, Resource};
 use crate::problem::{ApiError, AppJson, ProblemDetails};
 use crate::server::AppState;
 
@@ -95,7 +95,7 @@ async fn create_purpose(
         return Err(ApiError::invalid(errors));
     }
     let decision =
-        authorize_recorded(&state.db, &principal, Action::ManagePurpose, &format!("Purpose::{}", request.id)).await?;
+        state.gate.authorize(&principal, Action::ManagePurpose, Resource::Purpose(request.id.clone())).await?;
     let mut tx = state.db.begin().await?;
     let purpose =
         store::insert(&mut tx, &request.id, &request.definition, &Actor::from(&principal), decision.reasons).await?;
@@ -164,7 +164,7 @@ async fn change(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let decision = authorize_recorded(&state.db, &principal, Action::ManagePurpose, &format!("Purpose::{id}")).await?;
+    let decision = state.gate.authorize(&principal, Action::ManagePurpose, Resource::Purpose(id.clone())).await?;
     let mut tx = state.db.begin().await?;
     let purpose =
         store::update(&mut tx, &id, &definition, in_place, &Actor::from(&principal), decision.reasons).await?;
@@ -194,7 +194,7 @@ async fn change_purpose_status(
     AppJson(change): AppJson<StatusChange>,
 ) -> Result<Json<Purpose>, ApiError> {
     let id = PurposeId::from_path(&id)?;
-    let decision = authorize_recorded(&state.db, &principal, Action::ManagePurpose, &format!("Purpose::{id}")).await?;
+    let decision = state.gate.authorize(&principal, Action::ManagePurpose, Resource::Purpose(id.clone())).await?;
     let mut tx = state.db.begin().await?;
     let purpose = store::set_status(&mut tx, &id, change.status, &Actor::from(&principal), decision.reasons).await?;
     tx.commit().await?;

@@ -36,6 +36,7 @@ use crate::config::{HttpConfig, InstitutionConfig};
 use crate::datadir::SigningKey;
 use crate::db::Db;
 use crate::demo::DemoMode;
+use crate::policy::Gate;
 use crate::problem;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,6 +52,8 @@ pub struct AppState {
     /// Signs audit checkpoints and exports.
     pub audit_key: Arc<SigningKey>,
     pub catalogue: Arc<Catalogue>,
+    /// Decides every access.
+    pub gate: Gate,
     /// The controller, as receipts name it.
     pub institution: Arc<InstitutionConfig>,
 }

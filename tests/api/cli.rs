@@ -218,3 +218,45 @@ async fn a_server_started_without_demo_issues_no_tokens() {
 
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn policy_validate_and_test_check_the_shipped_policies() {
+    let policies = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+
+    let validated = run(&["policy", "validate", policies]);
+    let tested = run(&["policy", "test", policies]);
+
+    assert_eq!(validated.status.code(), Some(0), "{}", stderr(&validated));
+    assert!(String::from_utf8_lossy(&validated.stdout).starts_with("valid: "));
+    assert_eq!(tested.status.code(), Some(0), "{}", stderr(&tested));
+    assert!(String::from_utf8_lossy(&tested.stdout).contains(" passed, 0 failed"));
+}
+
+#[test]
+fn an_invalid_policy_set_is_named_by_file_and_line_and_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/policies/schema.cedarschema"),
+        policies.join("schema.cedarschema"),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("mine.cedar"),
+        "@id(\"shoes\")\npermit (principal is Consentry::User, action == Consentry::Action::\"ReadAudit\", resource)\nwhen { principal.shoe_size > 40 };\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    std::fs::write(data_dir.join("consentry.toml"), format!("policies_dir = {:?}\n", policies.to_str().unwrap()))
+        .unwrap();
+
+    let validated = run(&["policy", "validate", policies.to_str().unwrap()]);
+    let served = run(&["serve", "--data-dir", data_dir.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+
+    assert_eq!(validated.status.code(), Some(1));
+    assert!(stderr(&validated).contains("mine.cedar:3:"), "{}", stderr(&validated));
+    assert_eq!(served.status.code(), Some(2), "the server refuses an invalid set");
+    assert!(stderr(&served).contains("mine.cedar:3:"), "{}", stderr(&served));
+}

@@ -190,6 +190,8 @@ async fn staff_and_guardians_of_minors_record_choices_on_behalf(store: Store) {
     assert_eq!(guardian["record"]["relation"], "guardian");
     assert_eq!(guardian["record"]["recorded_by"], "parent1");
     assert_problem(guardian_of_adult, StatusCode::FORBIDDEN, "forbidden").await;
+    let other_student = on_behalf(app.token_for("s0006").await, adult, "given").await.unwrap();
+    assert_problem(other_student, StatusCode::FORBIDDEN, "forbidden").await;
     assert_problem(by_mentor, StatusCode::FORBIDDEN, "forbidden").await;
     let student = app.token_for("s0007").await;
     assert_eq!(

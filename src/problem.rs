@@ -289,6 +289,27 @@ impl From<PolicyError> for ApiError {
         match error {
             PolicyError::Denied { .. } => Self::new(ProblemType::Forbidden, error.to_string()),
             PolicyError::Evaluation(_) => Self::internal(error),
+            PolicyError::Invalid(invalid) => Self::invalid(
+                invalid
+                    .0
+                    .iter()
+                    .map(|problem| {
+                        FieldError::new(
+                            problem.file.clone(),
+                            match (problem.line, problem.column) {
+                                (Some(line), Some(column)) => {
+                                    format!("line {line}, column {column}: {}", problem.message)
+                                }
+                                _ => problem.message.clone(),
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            PolicyError::UnknownVersion(_) => Self::not_found(error.to_string()),
+            PolicyError::GuaranteesMissing(_) => Self::invalid_field("override_forbid_guarantees", error.to_string()),
+            PolicyError::UnknownAction(_) => Self::invalid_field("action", error.to_string()),
+            PolicyError::UnknownResource(_) => Self::invalid_field("resource", error.to_string()),
             PolicyError::Audit(error) => error.into(),
         }
     }

@@ -24,6 +24,8 @@ pub enum StartError {
     Catalogue(#[from] DuplicateField),
     #[error(transparent)]
     Policies(#[from] InvalidPolicies),
+    #[error("the activated policy set cannot be used: {0}")]
+    ActivatedPolicies(#[from] crate::policy::PolicyError),
     #[error("token verification could not be set up: {0}")]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -70,8 +72,9 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
     let audit_key = Arc::new(keys.audit_signing);
     let checkpointer = Checkpointer { db: db.clone(), key: Arc::clone(&audit_key), config: config.audit.clone() };
     let catalogue = Catalogue::new(&config.catalogue.fields)?;
-    let engine = load_policies(config)?;
-    let gate = Gate::new(Arc::new(engine), db.clone());
+    let files = Arc::new(load_policies(config)?);
+    let active = crate::policy::activated_engine(&db, files.schema_text()).await?;
+    let gate = Gate::new(files, active.map(Arc::new), db.clone());
     let mut institution = config.institution.clone();
     if demo.is_some() && institution.name.is_empty() {
         institution = demo::institution_contact();

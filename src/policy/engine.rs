@@ -66,6 +66,9 @@ pub struct PolicyEngine {
     files: BTreeMap<String, String>,
     /// The ids of `forbid` policies.
     forbids: BTreeSet<String>,
+    schema_text: String,
+    /// The files as written, by name.
+    sources: Vec<(String, String)>,
 }
 
 /// Line and column (1-based) of a byte offset in `text`.
@@ -124,7 +127,8 @@ impl PolicyEngine {
 
     /// Parses every file, names each policy by its `@id`, and validates the whole set
     /// against the schema in strict mode. Every problem is reported, each in its file.
-    pub fn new(schema_text: &str, files: &[(String, String)]) -> Result<Self, InvalidPolicies> {
+    pub fn new(schema_text: &str, files_in: &[(String, String)]) -> Result<Self, InvalidPolicies> {
+        let files = files_in;
         let schema = Schema::from_cedarschema_str(schema_text).map(|(schema, _warnings)| schema).map_err(|error| {
             InvalidPolicies(vec![problem("schema.cedarschema", schema_text, &error, error.to_string())])
         })?;
@@ -184,7 +188,15 @@ impl PolicyEngine {
             .filter(|policy| policy.effect() == Effect::Forbid)
             .map(|policy| policy.id().to_string())
             .collect();
-        Ok(Self { schema, policies, authorizer: Authorizer::new(), files, forbids })
+        Ok(Self {
+            schema,
+            policies,
+            authorizer: Authorizer::new(),
+            files,
+            forbids,
+            schema_text: schema_text.to_owned(),
+            sources: files_in.to_vec(),
+        })
     }
 
     pub fn schema(&self) -> &Schema {
@@ -194,6 +206,20 @@ impl PolicyEngine {
     /// The `@id`s of every policy, with the file each comes from.
     pub fn policy_files(&self) -> &BTreeMap<String, String> {
         &self.files
+    }
+
+    pub fn schema_text(&self) -> &str {
+        &self.schema_text
+    }
+
+    /// The policy files as written.
+    pub fn sources(&self) -> &[(String, String)] {
+        &self.sources
+    }
+
+    /// The text of each policy, by `@id`, for comparing two sets.
+    pub fn policy_texts(&self) -> BTreeMap<String, String> {
+        self.policies.policies().map(|policy| (policy.id().to_string(), policy.to_string())).collect()
     }
 
     pub fn is_forbid(&self, id: &str) -> bool {

@@ -87,6 +87,7 @@ pub async fn build(
     };
     let resource_uid = match resource {
         Resource::AuditLog => uid("AuditLog", "log")?,
+        Resource::PolicySet => uid("PolicySet", "active")?,
         Resource::Purpose(id) => {
             add_purpose(connection, &mut entities, id.as_str()).await?;
             uid("Purpose", id.as_str())?

@@ -6,16 +6,21 @@
 //! `policies/`; entities (roles, mentorships, teaching, guardianship, purposes) are read
 //! from the database for each request.
 
+mod editing;
 mod engine;
 mod entities;
+mod routes;
+mod store;
 mod tables;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde_json::json;
 use uuid::Uuid;
 
+pub use editing::{FORBID_GUARANTEES, activated_engine};
 pub use engine::{InvalidPolicies, PolicyEngine, PolicyProblem, SHIPPED_POLICIES, SHIPPED_SCHEMA};
+pub use routes::router;
 pub use tables::{TableOutcome, run_tables, uncovered};
 
 use crate::audit::{self, Actor, AuditError, Event};
@@ -32,6 +37,8 @@ pub enum Action {
     ManageOwnConsent,
     RecordConsentOnBehalf,
     ViewConsentSummary,
+    EditPolicy,
+    ActivatePolicy,
 }
 
 impl Action {
@@ -43,7 +50,24 @@ impl Action {
             Action::ManageOwnConsent => "ManageOwnConsent",
             Action::RecordConsentOnBehalf => "RecordConsentOnBehalf",
             Action::ViewConsentSummary => "ViewConsentSummary",
+            Action::EditPolicy => "EditPolicy",
+            Action::ActivatePolicy => "ActivatePolicy",
         }
+    }
+
+    pub const ALL: [Action; 8] = [
+        Action::ReadAudit,
+        Action::ExportAudit,
+        Action::ManagePurpose,
+        Action::ManageOwnConsent,
+        Action::RecordConsentOnBehalf,
+        Action::ViewConsentSummary,
+        Action::EditPolicy,
+        Action::ActivatePolicy,
+    ];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
     }
 }
 
@@ -53,6 +77,7 @@ pub enum Resource {
     AuditLog,
     Purpose(PurposeId),
     Subject(Uuid),
+    PolicySet,
 }
 
 impl Resource {
@@ -62,6 +87,18 @@ impl Resource {
             Resource::AuditLog => "AuditLog".to_owned(),
             Resource::Purpose(id) => format!("Purpose::{id}"),
             Resource::Subject(id) => format!("Subject::{id}"),
+            Resource::PolicySet => "PolicySet".to_owned(),
+        }
+    }
+
+    /// The resource an audit event names, for replaying its decision.
+    pub fn from_audit_name(name: &str) -> Option<Self> {
+        match name.split_once("::") {
+            None if name == "AuditLog" => Some(Resource::AuditLog),
+            None if name == "PolicySet" => Some(Resource::PolicySet),
+            Some(("Purpose", id)) => PurposeId::parse(id).ok().map(Resource::Purpose),
+            Some(("Subject", id)) => Uuid::parse_str(id).ok().map(Resource::Subject),
+            _ => None,
         }
     }
 }
@@ -91,7 +128,23 @@ pub enum PolicyError {
     #[error("the authorization request could not be evaluated: {0}")]
     Evaluation(String),
     #[error(transparent)]
+    Invalid(InvalidPolicies),
+    #[error("no policy set has the version {0}")]
+    UnknownVersion(i64),
+    #[error("the set drops the shipped guarantees {}; give `override_forbid_guarantees` with a reason to activate it anyway", .0.join(", "))]
+    GuaranteesMissing(Vec<String>),
+    #[error("`{0}` is not an action of the schema")]
+    UnknownAction(String),
+    #[error("`{0}` is not a resource: use AuditLog, PolicySet, Purpose::<id> or Subject::<uuid>")]
+    UnknownResource(String),
+    #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+impl From<crate::db::DbError> for PolicyError {
+    fn from(error: crate::db::DbError) -> Self {
+        Self::Audit(error.into())
+    }
 }
 
 impl From<sqlx::Error> for PolicyError {
@@ -100,49 +153,94 @@ impl From<sqlx::Error> for PolicyError {
     }
 }
 
-/// The policy engine together with the store it reads entities from.
+/// The policy engine together with the store it reads entities from. The active engine
+/// can be replaced while the server runs (activation, rollback); each request uses the one
+/// active when it was authorized.
 #[derive(Debug, Clone)]
 pub struct Gate {
-    engine: Arc<PolicyEngine>,
+    active: Arc<RwLock<Arc<PolicyEngine>>>,
+    /// The set from `policies/` (or `policies_dir`), which applies when none was activated.
+    files: Arc<PolicyEngine>,
     db: Db,
 }
 
 impl Gate {
-    pub fn new(engine: Arc<PolicyEngine>, db: Db) -> Self {
-        Self { engine, db }
+    pub fn new(files: Arc<PolicyEngine>, active: Option<Arc<PolicyEngine>>, db: Db) -> Self {
+        let current = active.unwrap_or_else(|| Arc::clone(&files));
+        Self { active: Arc::new(RwLock::new(current)), files, db }
     }
 
-    /// Decides whether `principal` may perform `action` on `resource`; a denial is
-    /// recorded in the audit log with the deciding policies before it is returned.
-    /// Allowed actions are recorded by the caller, with the change they make.
+    /// The engine deciding now.
+    pub fn engine(&self) -> Arc<PolicyEngine> {
+        self.active
+            .read()
+            .map(|engine| Arc::clone(&engine))
+            .unwrap_or_else(|poisoned| Arc::clone(&poisoned.into_inner()))
+    }
+
+    /// The set from files, which version 0 of the policy history stands for.
+    pub fn files_engine(&self) -> Arc<PolicyEngine> {
+        Arc::clone(&self.files)
+    }
+
+    fn replace(&self, engine: Arc<PolicyEngine>) {
+        match self.active.write() {
+            Ok(mut active) => *active = engine,
+            Err(poisoned) => *poisoned.into_inner() = engine,
+        }
+    }
+
+    /// Evaluates a request with `engine`, reading entities from the store.
+    pub async fn evaluate(
+        &self,
+        engine: &PolicyEngine,
+        principal: &Principal,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<engine::Evaluation, PolicyError> {
+        let mut connection = self.db.pool().acquire().await?;
+        let request = entities::build(&mut connection, engine.schema(), principal, action, resource).await?;
+        drop(connection);
+        engine
+            .evaluate(request.principal, request.action, request.resource, request.context, &request.entities)
+            .map_err(PolicyError::Evaluation)
+    }
+
+    /// Decides whether `principal` may perform `action` on `resource`, and records the
+    /// decision, allowed or denied, with the policies that made it.
     pub async fn authorize(
         &self,
         principal: &Principal,
         action: Action,
         resource: Resource,
     ) -> Result<Decision, PolicyError> {
-        let mut connection = self.db.pool().acquire().await?;
-        let request = entities::build(&mut connection, self.engine.schema(), principal, action, &resource).await?;
-        drop(connection);
-        let evaluation = self
-            .engine
-            .evaluate(request.principal, request.action, request.resource, request.context, &request.entities)
-            .map_err(PolicyError::Evaluation)?;
+        let evaluation = self.evaluate(&self.engine(), principal, action, &resource).await?;
         for error in &evaluation.errors {
             tracing::warn!(action = action.as_str(), %error, "a policy failed to evaluate and was skipped");
         }
-        if evaluation.allowed {
-            return Ok(Decision { allowed: true, reasons: evaluation.policy_ids });
-        }
-        let reasons = if evaluation.policy_ids.is_empty() {
-            vec![format!("no policy permits {}", action.as_str())]
-        } else {
-            evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect()
+        let reasons = match (evaluation.allowed, evaluation.policy_ids.is_empty()) {
+            (true, _) => evaluation.policy_ids.clone(),
+            (false, true) => vec![format!("no policy permits {}", action.as_str())],
+            (false, false) => evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect(),
         };
-        let event = Event::new(Actor::from(principal), "access.denied", resource.audit_name())
-            .decided(audit::Decision::Deny, reasons.clone())
-            .details(json!({ "action": action.as_str(), "why": reasons }));
+        let (name, decision) = if evaluation.allowed {
+            ("access.allowed", audit::Decision::Allow)
+        } else {
+            ("access.denied", audit::Decision::Deny)
+        };
+        let event = Event::new(Actor::from(principal), name, resource.audit_name())
+            .decided(decision, reasons.clone())
+            .details(json!({ "action": action.as_str(), "policies": evaluation.policy_ids }));
+        let event = match &resource {
+            Resource::Subject(subject) => event.subject(*subject),
+            Resource::Purpose(purpose) => event.purpose(purpose.as_str()),
+            Resource::AuditLog | Resource::PolicySet => event,
+        };
         audit::record_alone(&self.db, event).await?;
-        Err(PolicyError::Denied { action: action.as_str(), reasons })
+        if evaluation.allowed {
+            Ok(Decision { allowed: true, reasons })
+        } else {
+            Err(PolicyError::Denied { action: action.as_str(), reasons })
+        }
     }
 }

@@ -81,6 +81,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::catalogue::router())
         .merge(crate::purposes::router())
         .merge(crate::consent::router())
+        .merge(crate::policy::router())
         .merge(crate::demo::router())
         .split_for_parts()
 }

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "consent", description = "Students' choices per purpose"),
         (name = "demo", description = "The demo institution (demo servers only)"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "policies", description = "The Cedar access policies"),
         (name = "purposes", description = "The purpose register and the field catalogue"),
     )
 )]

@@ -132,9 +132,19 @@ async fn a_privacy_officer_registers_versions_and_activates_a_purpose(store: Sto
     let seen: Value = app.get_as("/api/v1/purposes/study-habits", &student).await.json().await.unwrap();
     assert_eq!(seen["fields"], json!(["verb.id", "object.id", "result.duration"]), "the register is open to read");
     let changes: Value = app.get_as("/api/v1/audit/events?purpose=study-habits", &officer).await.json().await.unwrap();
-    let actions: Vec<&str> =
-        changes["events"].as_array().unwrap().iter().map(|event| event["action"].as_str().unwrap()).collect();
+    let events = changes["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .filter(|action| *action != "access.allowed")
+        .collect();
     assert_eq!(actions, ["purpose.created", "purpose.draft_edited", "purpose.status_changed", "purpose.versioned"]);
+    let decision = events.iter().find(|event| event["action"] == "access.allowed").unwrap();
+    assert_eq!(
+        decision["reasons"],
+        json!(["purposes-privacy-officers"]),
+        "every decision names the policy that made it"
+    );
 }
 
 async fn every_invalid_definition_is_a_422_naming_the_field(store: Store) {

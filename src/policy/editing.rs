@@ -192,6 +192,9 @@ pub struct Replay {
     pub changed: Vec<ChangedDecision>,
 }
 
+/// (actor id, roles, action, resource) of a recorded decision.
+type ReplayKey = (String, String, String, String);
+
 /// Evaluates `engine` against every access decision the audit log recorded between
 /// `from` and `until`, with today's entities, and lists the ones it would change.
 pub async fn replay(
@@ -203,7 +206,8 @@ pub async fn replay(
 ) -> Result<Replay, PolicyError> {
     let mut evaluated = 0;
     let mut changed = Vec::new();
-    let mut cache: BTreeMap<(String, String, String, String), (bool, Vec<String>)> = BTreeMap::new();
+    // The same actor, roles, action and resource get the same answer from today's entities.
+    let mut cache: BTreeMap<ReplayKey, (bool, Vec<String>)> = BTreeMap::new();
     for name in ["access.allowed", "access.denied"] {
         let filter = EventFilter { from, until, action: Some(name.to_owned()), ..EventFilter::default() };
         let mut after = 0;

@@ -16,4 +16,5 @@ mod consent;
 mod demo;
 mod errors;
 mod operations;
+mod policies;
 mod purposes;

@@ -153,6 +153,26 @@ impl From<sqlx::Error> for PolicyError {
     }
 }
 
+/// A request with its entities, read once and decided as often as needed (benchmarks).
+pub struct Prepared(entities::CedarRequest);
+
+impl Prepared {
+    /// Whether `engine` allows the request.
+    pub fn decide(&self, engine: &PolicyEngine) -> Result<bool, PolicyError> {
+        let request = &self.0;
+        engine
+            .evaluate(
+                request.principal.clone(),
+                request.action.clone(),
+                request.resource.clone(),
+                request.context.clone(),
+                &request.entities,
+            )
+            .map(|evaluation| evaluation.allowed)
+            .map_err(PolicyError::Evaluation)
+    }
+}
+
 /// The policy engine together with the store it reads entities from. The active engine
 /// can be replaced while the server runs (activation, rollback); each request uses the one
 /// active when it was authorized.
@@ -188,6 +208,18 @@ impl Gate {
             Ok(mut active) => *active = engine,
             Err(poisoned) => *poisoned.into_inner() = engine,
         }
+    }
+
+    /// Reads the entities of a request from the store, ready for [`Prepared::decide`].
+    pub async fn prepare(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<Prepared, PolicyError> {
+        let mut connection = self.db.pool().acquire().await?;
+        let request = entities::build(&mut connection, self.engine().schema(), principal, action, resource).await?;
+        Ok(Prepared(request))
     }
 
     /// Evaluates a request with `engine`, reading entities from the store.

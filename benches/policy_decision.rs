@@ -17,14 +17,15 @@ use criterion::Criterion;
 
 const SAMPLES: usize = 2_000;
 
-fn engine_with_extra(extra: usize) -> PolicyEngine {
+/// The shipped set and `extra` more policies, all for `action` (on a `Subject`).
+fn engine_with_extra(extra: usize, action: &str) -> PolicyEngine {
     let mut files: Vec<(String, String)> =
         SHIPPED_POLICIES.iter().map(|(name, text)| ((*name).to_owned(), (*text).to_owned())).collect();
     let rules: String = (0..extra)
         .map(|n| {
             format!(
-                "@id(\"extra-{n}\")\npermit (principal is Consentry::User, action == Consentry::Action::\"ManagePurpose\", \
-                 resource is Consentry::Purpose) when {{ principal.roles.contains(\"role-{n}\") }};\n"
+                "@id(\"extra-{n}\")\npermit (principal is Consentry::User, action == Consentry::Action::\"{action}\", \
+                 resource is Consentry::Subject) when {{ principal.roles.contains(\"role-{n}\") }};\n"
             )
         })
         .collect();
@@ -63,8 +64,15 @@ fn main() {
     let resource = Resource::Subject(subject);
     let prepared = runtime.block_on(gate.prepare(&student, Action::ManageOwnConsent, &resource)).unwrap();
     let shipped = PolicyEngine::shipped().unwrap();
-    let crowded = engine_with_extra(1_000);
-    assert!(prepared.decide(&shipped).unwrap() && prepared.decide(&crowded).unwrap());
+    // Extra policies for the request's own action are all evaluated; those for another
+    // action are sliced away before evaluation.
+    let crowded = engine_with_extra(1_000, "ManageOwnConsent");
+    let elsewhere = engine_with_extra(1_000, "ViewOwnData");
+    assert!(
+        prepared.decide(&shipped).unwrap()
+            && prepared.decide(&crowded).unwrap()
+            && prepared.decide(&elsewhere).unwrap()
+    );
 
     let mut criterion = Criterion::default().configure_from_args();
     let mut group = criterion.benchmark_group("policy_decision");
@@ -74,7 +82,10 @@ fn main() {
             .iter(|| async { gate.prepare(&student, Action::ManageOwnConsent, &resource).await.unwrap() })
     });
     group.bench_function("decision_shipped", |bench| bench.iter(|| prepared.decide(&shipped).unwrap()));
-    group.bench_function("decision_1000_extra", |bench| bench.iter(|| prepared.decide(&crowded).unwrap()));
+    group.bench_function("decision_1000_extra_same_action", |bench| bench.iter(|| prepared.decide(&crowded).unwrap()));
+    group.bench_function("decision_1000_extra_other_action", |bench| {
+        bench.iter(|| prepared.decide(&elsewhere).unwrap())
+    });
     group.finish();
     criterion.final_summary();
 
@@ -87,15 +98,19 @@ fn main() {
     let crowded_decision = percentiles(|| {
         prepared.decide(&crowded).unwrap();
     });
+    let elsewhere_decision = percentiles(|| {
+        prepared.decide(&elsewhere).unwrap();
+    });
     let ratio = |value: Duration, base: Duration| value.as_secs_f64() / base.as_secs_f64();
-    println!("{:<34} {:>10} {:>10}", "", "p50", "p99");
+    println!("{:<36} {:>10} {:>10}", "", "p50", "p99");
     for (name, (p50, p99)) in [
         ("entities round trip (baseline)", round_trip),
         ("decision, shipped policies", decision),
-        ("decision, +1,000 policies", crowded_decision),
+        ("decision, +1,000 for this action", crowded_decision),
+        ("decision, +1,000 for another", elsewhere_decision),
     ] {
         println!(
-            "{name:<34} {:>8.1}µs {:>8.1}µs   ratio to baseline p50 {:.3}×, p99 {:.3}×",
+            "{name:<36} {:>8.1}µs {:>8.1}µs   ratio to baseline p50 {:.3}×, p99 {:.3}×",
             p50.as_secs_f64() * 1e6,
             p99.as_secs_f64() * 1e6,
             ratio(p50, round_trip.0),

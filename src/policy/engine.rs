@@ -1,12 +1,12 @@
 //! The Cedar engine: a validated policy set and the decisions it makes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Effect, Entities, EntityUid, Policy, PolicyId, PolicySet, Request,
-    Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, EntityUid, Policy, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,10 @@ pub struct PolicyEngine {
     schema_text: String,
     /// The files as written, by name.
     sources: Vec<(String, String)>,
+    /// For each action, only the policies whose scope can name it: evaluation is linear in
+    /// the number of policies, so a request never pays for other actions' rules. Exact
+    /// because the schema declares no action groups.
+    slices: HashMap<EntityUid, PolicySet>,
 }
 
 /// Line and column (1-based) of a byte offset in `text`.
@@ -188,7 +192,9 @@ impl PolicyEngine {
             .filter(|policy| policy.effect() == Effect::Forbid)
             .map(|policy| policy.id().to_string())
             .collect();
+        let slices = slice_by_action(&schema, &policies);
         Ok(Self {
+            slices,
             schema,
             policies,
             authorizer: Authorizer::new(),
@@ -235,15 +241,37 @@ impl PolicyEngine {
         context: Context,
         entities: &Entities,
     ) -> Result<Evaluation, String> {
+        let policies = self.slices.get(&action).unwrap_or(&self.policies);
         let request = Request::new(principal, action, resource, context, Some(&self.schema))
             .map_err(|error| error.to_string())?;
-        let response = self.authorizer.is_authorized(&request, &self.policies, entities);
+        let response = self.authorizer.is_authorized(&request, policies, entities);
         Ok(Evaluation {
             allowed: response.decision() == CedarDecision::Allow,
             policy_ids: response.diagnostics().reason().map(ToString::to_string).collect(),
             errors: response.diagnostics().errors().map(ToString::to_string).collect(),
         })
     }
+}
+
+fn slice_by_action(schema: &Schema, policies: &PolicySet) -> HashMap<EntityUid, PolicySet> {
+    schema
+        .actions()
+        .map(|action| {
+            let mut slice = PolicySet::new();
+            for policy in policies.policies() {
+                let applies = match policy.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(only) => only == *action,
+                    ActionConstraint::In(list) => list.contains(action),
+                };
+                // Ids are unique in `policies`, so adding cannot clash.
+                if applies && slice.add(policy.clone()).is_err() {
+                    tracing::warn!(policy = %policy.id(), "a policy could not join its action's slice");
+                }
+            }
+            (action.clone(), slice)
+        })
+        .collect()
 }
 
 fn first_line(policy: &Policy) -> String {
@@ -293,6 +321,15 @@ mod tests {
         assert!(error.0[0].message.contains("@id"));
         let error = PolicyEngine::new(SHIPPED_SCHEMA, &files("// nothing")).unwrap_err();
         assert!(error.0[0].message.contains("no policies"));
+    }
+
+    #[test]
+    fn each_action_is_decided_by_its_own_slice_of_the_set() {
+        let engine = PolicyEngine::shipped().unwrap();
+        let read_audit = EntityUid::from_str("Consentry::Action::\"ReadAudit\"").unwrap();
+        let slice: Vec<String> = engine.slices[&read_audit].policies().map(|policy| policy.id().to_string()).collect();
+        assert_eq!(slice, ["audit-read-privacy-officers-and-dpo"]);
+        assert_eq!(engine.slices.len(), engine.schema.actions().count());
     }
 
     #[test]

@@ -19,13 +19,7 @@ on_both_stores!(
 );
 
 async fn choose(app: &TestApp, token: &str, purpose: &str, event: &str) -> reqwest::Response {
-    app.client
-        .put(app.url(&format!("/api/v1/me/consents/{purpose}")))
-        .bearer_auth(token)
-        .json(&json!({ "event": event }))
-        .send()
-        .await
-        .unwrap()
+    app.put_as(&format!("/api/v1/me/consents/{purpose}"), token, &json!({ "event": event })).await
 }
 
 async fn state_of(app: &TestApp, token: &str, purpose: &str) -> (String, bool) {
@@ -88,14 +82,7 @@ async fn each_legal_basis_allows_exactly_its_choices(store: Store) {
     }
     let (state, permits) = state_of(&app, &student, "basis-contract").await;
     assert_eq!((state.as_str(), permits), ("not_applicable", true), "shown, though there is no choice");
-    let unknown_event = app
-        .client
-        .put(app.url("/api/v1/me/consents/basis-consent"))
-        .bearer_auth(&student)
-        .json(&json!({ "event": "maybe" }))
-        .send()
-        .await
-        .unwrap();
+    let unknown_event = app.put_as("/api/v1/me/consents/basis-consent", &student, &json!({ "event": "maybe" })).await;
     let body = assert_problem(unknown_event, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "event");
     assert_problem(choose(&app, &student, "no-such-purpose", "given").await, StatusCode::NOT_FOUND, "not-found").await;
@@ -218,13 +205,8 @@ async fn the_history_is_append_only_and_the_receipt_follows_iso_27560(store: Sto
         assert_eq!(choose(&app, &student, "learning-research", event).await.status(), StatusCode::OK);
     }
     let english = app
-        .client
-        .put(app.url("/api/v1/me/consents/wellbeing-support"))
-        .bearer_auth(&student)
-        .json(&json!({ "event": "given", "language": "en" }))
-        .send()
-        .await
-        .unwrap();
+        .put_as("/api/v1/me/consents/wellbeing-support", &student, &json!({ "event": "given", "language": "en" }))
+        .await;
     assert_eq!(english.status(), StatusCode::OK);
 
     let history: Value =

@@ -187,6 +187,14 @@ impl TestApp {
         self.client.post(self.url(path)).json(body).send().await.unwrap()
     }
 
+    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
+    pub async fn put_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.put(self.url(path)).bearer_auth(token).json(body).send().await.unwrap()
+    }
+
     /// Posts `body` as it is, with the given content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &'static str) -> Response {
         self.client.post(self.url(path)).header("content-type", content_type).body(body).send().await.unwrap()

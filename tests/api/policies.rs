@@ -13,10 +13,6 @@ on_both_stores!(
     a_set_without_the_forbid_guarantees_needs_a_reason,
 );
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client.post(app.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
-}
-
 /// The active files, with `change` applied to the one named `name`.
 async fn files_with(app: &TestApp, officer: &str, name: &str, change: impl Fn(&str) -> String) -> Value {
     let active: Value = app.get_as("/api/v1/policies", officer).await.json().await.unwrap();
@@ -39,7 +35,7 @@ fn officers_only(text: &str) -> String {
 }
 
 async fn draft(app: &TestApp, officer: &str, files: Value) -> i64 {
-    let response = post(app, officer, "/api/v1/policies/drafts", json!({ "files": files })).await;
+    let response = app.post_as("/api/v1/policies/drafts", officer, &json!({ "files": files })).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json::<Value>().await.unwrap()["version"].as_i64().unwrap()
 }
@@ -50,18 +46,19 @@ async fn an_invalid_draft_is_refused_with_file_line_and_column(store: Store) {
     let bad = json!([{ "name": "mine.cedar", "text": "@id(\"shoes\")\npermit (principal is Consentry::User, action == Consentry::Action::\"ReadAudit\", resource)\nwhen { principal.shoe_size > 40 };" }]);
     let broken = json!([{ "name": "mine.cedar", "text": "@id(\"x\")\npermit (principal, action, resource" }]);
 
-    let unknown_attribute = post(&app, &officer, "/api/v1/policies/drafts", json!({ "files": bad })).await;
-    let syntax = post(&app, &officer, "/api/v1/policies/drafts", json!({ "files": broken })).await;
-    let empty = post(&app, &officer, "/api/v1/policies/drafts", json!({ "files": [] })).await;
-    let bad_name =
-        post(&app, &officer, "/api/v1/policies/drafts", json!({ "files": [{ "name": "../x.txt", "text": "" }] })).await;
-    let huge = post(
-        &app,
-        &officer,
-        "/api/v1/policies/drafts",
-        json!({ "files": [{ "name": "big.cedar", "text": "/".repeat(600_000) }] }),
-    )
-    .await;
+    let unknown_attribute = app.post_as("/api/v1/policies/drafts", &officer, &json!({ "files": bad })).await;
+    let syntax = app.post_as("/api/v1/policies/drafts", &officer, &json!({ "files": broken })).await;
+    let empty = app.post_as("/api/v1/policies/drafts", &officer, &json!({ "files": [] })).await;
+    let bad_name = app
+        .post_as("/api/v1/policies/drafts", &officer, &json!({ "files": [{ "name": "../x.txt", "text": "" }] }))
+        .await;
+    let huge = app
+        .post_as(
+            "/api/v1/policies/drafts",
+            &officer,
+            &json!({ "files": [{ "name": "big.cedar", "text": "/".repeat(600_000) }] }),
+        )
+        .await;
 
     let body = assert_problem(unknown_attribute, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "mine.cedar");
@@ -76,7 +73,7 @@ async fn an_invalid_draft_is_refused_with_file_line_and_column(store: Store) {
     assert_eq!(versions, json!([]), "nothing invalid is stored");
     let dpo = app.token_for("dpo1").await;
     assert_problem(
-        post(&app, &dpo, "/api/v1/policies/drafts", json!({ "files": [] })).await,
+        app.post_as("/api/v1/policies/drafts", &dpo, &json!({ "files": [] })).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -95,7 +92,8 @@ async fn replay_lists_exactly_the_decisions_a_draft_changes(store: Store) {
     let files = files_with(&app, &officer, "audit.cedar", officers_only).await;
     let version = draft(&app, &officer, files).await;
 
-    let replay: Value = post(&app, &officer, &format!("/api/v1/policies/drafts/{version}/replay"), json!({}))
+    let replay: Value = app
+        .post_as(&format!("/api/v1/policies/drafts/{version}/replay"), &officer, &json!({}))
         .await
         .json()
         .await
@@ -109,11 +107,10 @@ async fn replay_lists_exactly_the_decisions_a_draft_changes(store: Store) {
         assert_eq!((change["recorded"].as_str(), change["replayed"].as_str()), (Some("allow"), Some("deny")));
     }
     assert!(replay["evaluated"].as_u64().unwrap() >= 5, "{replay}");
-    let simulated: Value = post(
-        &app,
-        &officer,
+    let simulated: Value = app.post_as(
         "/api/v1/policies/simulate",
-        json!({ "version": version, "requests": [
+        &officer,
+        &json!({ "version": version, "requests": [
             { "principal": { "id": "dpo1", "kind": "user", "roles": ["dpo"] }, "action": "ReadAudit", "resource": "AuditLog" },
             { "principal": { "id": "po1", "kind": "user", "roles": ["privacy_officer"] }, "action": "ReadAudit", "resource": "AuditLog" }
         ]}),
@@ -125,7 +122,7 @@ async fn replay_lists_exactly_the_decisions_a_draft_changes(store: Store) {
     assert_eq!(simulated[0]["decision"], "deny");
     assert_eq!(simulated[1]["decision"], "allow");
     assert_eq!(simulated[1]["policies"], json!(["audit-read-privacy-officers-and-dpo"]));
-    let unknown = post(&app, &officer, "/api/v1/policies/simulate", json!({ "requests": [{ "principal": { "id": "x", "kind": "user" }, "action": "Fly", "resource": "AuditLog" }] })).await;
+    let unknown = app.post_as("/api/v1/policies/simulate", &officer, &json!({ "requests": [{ "principal": { "id": "x", "kind": "user" }, "action": "Fly", "resource": "AuditLog" }] })).await;
     let body = assert_problem(unknown, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "action");
 }
@@ -137,7 +134,7 @@ async fn activation_decides_the_next_request_and_rollback_restores_the_last(stor
     let files = files_with(&app, &officer, "audit.cedar", officers_only).await;
     let version = draft(&app, &officer, files).await;
 
-    let activated = post(&app, &officer, &format!("/api/v1/policies/drafts/{version}/activate"), json!({})).await;
+    let activated = app.post_as(&format!("/api/v1/policies/drafts/{version}/activate"), &officer, &json!({})).await;
 
     assert_eq!(activated.status(), StatusCode::OK);
     let activated: Value = activated.json().await.unwrap();
@@ -145,10 +142,10 @@ async fn activation_decides_the_next_request_and_rollback_restores_the_last(stor
     assert_problem(app.get_as("/api/v1/audit/events", &dpo).await, StatusCode::FORBIDDEN, "forbidden").await;
     let active: Value = app.get_as("/api/v1/policies", &officer).await.json().await.unwrap();
     assert_eq!(active["version"], version);
-    let again = post(&app, &officer, &format!("/api/v1/policies/drafts/{version}/activate"), json!({})).await;
+    let again = app.post_as(&format!("/api/v1/policies/drafts/{version}/activate"), &officer, &json!({})).await;
     assert_problem(again, StatusCode::CONFLICT, "conflict").await;
 
-    let rolled_back = post(&app, &officer, "/api/v1/policies/rollback", json!({ "version": 0 })).await;
+    let rolled_back = app.post_as("/api/v1/policies/rollback", &officer, &json!({ "version": 0 })).await;
 
     assert_eq!(rolled_back.status(), StatusCode::OK);
     assert_eq!(app.get_as("/api/v1/audit/events", &dpo).await.status(), StatusCode::OK, "the next request");
@@ -159,13 +156,13 @@ async fn activation_decides_the_next_request_and_rollback_restores_the_last(stor
     let versions: Value = app.get_as("/api/v1/policies/versions", &officer).await.json().await.unwrap();
     assert_eq!(versions[0]["status"], "superseded");
     assert_problem(
-        post(&app, &officer, "/api/v1/policies/rollback", json!({ "version": 99 })).await,
+        app.post_as("/api/v1/policies/rollback", &officer, &json!({ "version": 99 })).await,
         StatusCode::NOT_FOUND,
         "not-found",
     )
     .await;
     assert_problem(
-        post(&app, &dpo, "/api/v1/policies/rollback", json!({ "version": 0 })).await,
+        app.post_as("/api/v1/policies/rollback", &dpo, &json!({ "version": 0 })).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -182,10 +179,10 @@ async fn a_set_without_the_forbid_guarantees_needs_a_reason(store: Store) {
     let version = draft(&app, &officer, files).await;
     let path = format!("/api/v1/policies/drafts/{version}/activate");
 
-    let refused = post(&app, &officer, &path, json!({})).await;
-    let accepted =
-        post(&app, &officer, &path, json!({ "override_forbid_guarantees": "audit edits move to the archive system" }))
-            .await;
+    let refused = app.post_as(&path, &officer, &json!({})).await;
+    let accepted = app
+        .post_as(&path, &officer, &json!({ "override_forbid_guarantees": "audit edits move to the archive system" }))
+        .await;
 
     let body = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "override_forbid_guarantees");
@@ -202,7 +199,7 @@ async fn an_activated_set_survives_a_restart() {
     let officer = app.token_for("po1").await;
     let files = files_with(&app, &officer, "audit.cedar", officers_only).await;
     let version = draft(&app, &officer, files).await;
-    post(&app, &officer, &format!("/api/v1/policies/drafts/{version}/activate"), json!({})).await;
+    app.post_as(&format!("/api/v1/policies/drafts/{version}/activate"), &officer, &json!({})).await;
 
     let (data_dir, database_url) = app.stop().await;
     let again = TestApp::builder(Store::Sqlite).data_dir(data_dir, database_url).spawn().await;

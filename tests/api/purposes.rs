@@ -31,23 +31,10 @@ pub fn definition(legal_basis: &str) -> Value {
 /// Registers and activates a purpose as `po1`; returns the officer's token.
 pub async fn active_purpose(app: &TestApp, id: &str, definition: Value) -> String {
     let officer = app.token_for("po1").await;
-    let created = app
-        .client
-        .post(app.url("/api/v1/purposes"))
-        .bearer_auth(&officer)
-        .json(&json!({ "id": id, "definition": definition }))
-        .send()
-        .await
-        .unwrap();
+    let created = app.post_as("/api/v1/purposes", &officer, &json!({ "id": id, "definition": definition })).await;
     assert_eq!(created.status(), StatusCode::CREATED, "{}", created.text().await.unwrap());
-    let activated = app
-        .client
-        .post(app.url(&format!("/api/v1/purposes/{id}/status")))
-        .bearer_auth(&officer)
-        .json(&json!({ "status": "active" }))
-        .send()
-        .await
-        .unwrap();
+    let activated =
+        app.post_as(&format!("/api/v1/purposes/{id}/status"), &officer, &json!({ "status": "active" })).await;
     assert_eq!(activated.status(), StatusCode::OK);
     officer
 }
@@ -57,13 +44,8 @@ async fn a_privacy_officer_registers_versions_and_activates_a_purpose(store: Sto
     let officer = app.token_for("po1").await;
 
     let created = app
-        .client
-        .post(app.url("/api/v1/purposes"))
-        .bearer_auth(&officer)
-        .json(&json!({ "id": "study-habits", "definition": definition("consent") }))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/api/v1/purposes", &officer, &json!({ "id": "study-habits", "definition": definition("consent") }))
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: Value = created.json().await.unwrap();
     assert_eq!(created["status"], "draft");
@@ -73,27 +55,12 @@ async fn a_privacy_officer_registers_versions_and_activates_a_purpose(store: Sto
 
     let mut edited = definition("consent");
     edited["notice"]["en"] = json!("We study how you learn, to improve teaching.");
-    let draft: Value = app
-        .client
-        .put(app.url("/api/v1/purposes/study-habits"))
-        .bearer_auth(&officer)
-        .json(&edited)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let draft: Value = app.put_as("/api/v1/purposes/study-habits", &officer, &edited).await.json().await.unwrap();
     assert_eq!(draft["version"], 1, "a draft changes in place");
 
     let active: Value = app
-        .client
-        .post(app.url("/api/v1/purposes/study-habits/status"))
-        .bearer_auth(&officer)
-        .json(&json!({ "status": "active" }))
-        .send()
+        .post_as("/api/v1/purposes/study-habits/status", &officer, &json!({ "status": "active" }))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -101,24 +68,10 @@ async fn a_privacy_officer_registers_versions_and_activates_a_purpose(store: Sto
 
     let mut wider = edited.clone();
     wider["fields"] = json!(["verb.id", "object.id", "result.duration"]);
-    let in_place = app
-        .client
-        .put(app.url("/api/v1/purposes/study-habits"))
-        .bearer_auth(&officer)
-        .json(&wider)
-        .send()
-        .await
-        .unwrap();
+    let in_place = app.put_as("/api/v1/purposes/study-habits", &officer, &wider).await;
     let body = assert_problem(in_place, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "status");
-    let versioned = app
-        .client
-        .post(app.url("/api/v1/purposes/study-habits/versions"))
-        .bearer_auth(&officer)
-        .json(&wider)
-        .send()
-        .await
-        .unwrap();
+    let versioned = app.post_as("/api/v1/purposes/study-habits/versions", &officer, &wider).await;
     assert_eq!(versioned.status(), StatusCode::CREATED);
     let versioned: Value = versioned.json().await.unwrap();
     assert_eq!(versioned["version"], 2);
@@ -175,13 +128,8 @@ async fn every_invalid_definition_is_a_422_naming_the_field(store: Store) {
 
     for (index, (definition, field)) in cases.into_iter().enumerate() {
         let response = app
-            .client
-            .post(app.url("/api/v1/purposes"))
-            .bearer_auth(&officer)
-            .json(&json!({ "id": format!("case-{index}"), "definition": definition }))
-            .send()
-            .await
-            .unwrap();
+            .post_as("/api/v1/purposes", &officer, &json!({ "id": format!("case-{index}"), "definition": definition }))
+            .await;
         let body = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
         let fields: Vec<&str> =
             body["errors"].as_array().unwrap().iter().map(|error| error["field"].as_str().unwrap()).collect();
@@ -190,23 +138,17 @@ async fn every_invalid_definition_is_a_422_naming_the_field(store: Store) {
     let listed: Value = app.get_as("/api/v1/purposes", &officer).await.json().await.unwrap();
     assert!(!listed.to_string().contains("case-"), "nothing half-written");
     let bad_id = app
-        .client
-        .post(app.url("/api/v1/purposes"))
-        .bearer_auth(&officer)
-        .json(&json!({ "id": "Not A Slug", "definition": definition("consent") }))
-        .send()
-        .await
-        .unwrap();
+        .post_as("/api/v1/purposes", &officer, &json!({ "id": "Not A Slug", "definition": definition("consent") }))
+        .await;
     let body = assert_problem(bad_id, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert_eq!(body["errors"][0]["field"], "id");
     let taken = app
-        .client
-        .post(app.url("/api/v1/purposes"))
-        .bearer_auth(&officer)
-        .json(&json!({ "id": "learning-research", "definition": definition("consent") }))
-        .send()
-        .await
-        .unwrap();
+        .post_as(
+            "/api/v1/purposes",
+            &officer,
+            &json!({ "id": "learning-research", "definition": definition("consent") }),
+        )
+        .await;
     assert_problem(taken, StatusCode::CONFLICT, "conflict").await;
 }
 
@@ -215,22 +157,11 @@ async fn only_privacy_officers_change_the_register(store: Store) {
     for sub in ["dpo1", "admin1", "mentor01", "s0001"] {
         let token = app.token_for(sub).await;
         let response = app
-            .client
-            .post(app.url("/api/v1/purposes"))
-            .bearer_auth(&token)
-            .json(&json!({ "id": "sneaky", "definition": definition("consent") }))
-            .send()
-            .await
-            .unwrap();
+            .post_as("/api/v1/purposes", &token, &json!({ "id": "sneaky", "definition": definition("consent") }))
+            .await;
         assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
-        let response = app
-            .client
-            .post(app.url("/api/v1/purposes/learning-research/status"))
-            .bearer_auth(&token)
-            .json(&json!({ "status": "retired" }))
-            .send()
-            .await
-            .unwrap();
+        let response =
+            app.post_as("/api/v1/purposes/learning-research/status", &token, &json!({ "status": "retired" })).await;
         assert_problem(response, StatusCode::FORBIDDEN, "forbidden").await;
     }
     let anonymous = app.get("/api/v1/purposes").await;
@@ -247,13 +178,7 @@ async fn the_lifecycle_refuses_steps_it_does_not_have(store: Store) {
             .json(&json!({ "status": status }))
             .send()
     };
-    app.client
-        .post(app.url("/api/v1/purposes"))
-        .bearer_auth(&officer)
-        .json(&json!({ "id": "pilot", "definition": definition("consent") }))
-        .send()
-        .await
-        .unwrap();
+    app.post_as("/api/v1/purposes", &officer, &json!({ "id": "pilot", "definition": definition("consent") })).await;
 
     assert_problem(status("pilot", "retired").await.unwrap(), StatusCode::CONFLICT, "conflict").await;
     assert_eq!(status("pilot", "active").await.unwrap().status(), StatusCode::OK);

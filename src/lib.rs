@@ -14,6 +14,7 @@ pub mod datadir;
 pub mod db;
 pub mod demo;
 pub mod directory;
+pub mod ingest;
 pub mod policy;
 pub mod problem;
 pub mod purposes;

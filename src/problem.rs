@@ -19,6 +19,7 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::consent::ConsentError;
 use crate::db::DbError;
+use crate::ingest::IngestError;
 use crate::policy::PolicyError;
 use crate::purposes::PurposeError;
 
@@ -347,6 +348,37 @@ impl From<ConsentError> for ApiError {
             ConsentError::Invalid(errors) => Self::invalid(errors),
             ConsentError::Purpose(error) => error.into(),
             ConsentError::Corrupt(_) => Self::internal(error),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Unauthenticated => Self {
+                www_authenticate: Some("Basic realm=\"consentry-xapi\"".to_owned()),
+                ..Self::new(ProblemType::Unauthenticated, error.to_string())
+            },
+            IngestError::Suspended(_) | IngestError::KindNotAllowed(_) => {
+                Self::new(ProblemType::Forbidden, error.to_string())
+            }
+            IngestError::Invalid { index, ref source } => Self {
+                errors: vec![FieldError::new(format!("statements[{index}].{}", source.property), source.rule.clone())],
+                ..Self::new(ProblemType::MalformedBody, error.to_string())
+            },
+            IngestError::Version | IngestError::NotStatements => {
+                Self::new(ProblemType::MalformedBody, error.to_string())
+            }
+            IngestError::Special { index, ref field } => Self {
+                errors: vec![FieldError::new(
+                    format!("statements[{index}].{field}"),
+                    "special-category data no purpose may read",
+                )],
+                ..Self::new(ProblemType::Validation, error.to_string())
+            },
+            IngestError::Conflict { .. } => Self::new(ProblemType::Conflict, error.to_string()),
+            IngestError::TooMany => Self::new(ProblemType::PayloadTooLarge, error.to_string()),
+            IngestError::Purpose(error) => error.into(),
         }
     }
 }

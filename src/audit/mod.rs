@@ -4,7 +4,7 @@
 //! There is one way in: [`record`], inside the transaction of the change it describes, so
 //! that the change and its event commit or roll back together.
 
-mod chain;
+pub mod chain;
 mod checkpoint;
 mod export;
 mod routes;

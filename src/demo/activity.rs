@@ -104,27 +104,27 @@ fn statement(
     record.object_id = Some(format!("{}/activity/{:02}", course.activity_iri(), activity + 1));
     match activity {
         0..12 => {
-            record.object_type = Some(TYPE_LESSON);
+            record.object_type = Some(TYPE_LESSON.to_owned());
             if rng.random_bool(0.3) {
-                record.verb = Some(VERB_LAUNCHED);
+                record.verb = Some(VERB_LAUNCHED.to_owned());
             } else {
-                record.verb = Some(VERB_EXPERIENCED);
+                record.verb = Some(VERB_EXPERIENCED.to_owned());
                 record.duration_ms = Some(rng.random_range(60_000..2_400_000));
             }
         }
         12..16 => {
-            record.object_type = Some(TYPE_ASSESSMENT);
+            record.object_type = Some(TYPE_ASSESSMENT.to_owned());
             match rng.random_range(0..3) {
-                0 => record.verb = Some(VERB_ATTEMPTED),
+                0 => record.verb = Some(VERB_ATTEMPTED.to_owned()),
                 1 => {
-                    record.verb = Some(VERB_COMPLETED);
+                    record.verb = Some(VERB_COMPLETED.to_owned());
                     record.completion = Some(true);
                 }
                 _ => {
                     let score = scaled_score(rng, ability);
                     let passed = score >= 0.55;
                     record.category = Category::Assessment;
-                    record.verb = Some(if passed { VERB_PASSED } else { VERB_FAILED });
+                    record.verb = Some(if passed { VERB_PASSED } else { VERB_FAILED }.to_owned());
                     record.score_scaled = Some(score);
                     record.success = Some(passed);
                     record.completion = Some(true);
@@ -134,8 +134,8 @@ fn statement(
         _ => {
             let score = scaled_score(rng, ability);
             record.category = Category::Assessment;
-            record.object_type = Some(TYPE_QUESTION);
-            record.verb = Some(VERB_ANSWERED);
+            record.object_type = Some(TYPE_QUESTION.to_owned());
+            record.verb = Some(VERB_ANSWERED.to_owned());
             record.score_scaled = Some(score);
             record.success = Some(score >= 0.5);
             record.duration_ms = Some(rng.random_range(10_000..300_000));
@@ -156,7 +156,7 @@ fn questionnaire(rng: &mut ChaCha8Rng, student: &Student, week: u32) -> Vec<NewR
             let inverted = matches!(item, "stress" | "workload");
             let leaning = if drifting != inverted { 0.0 } else { 1.0 };
             let answer = 1 + (f64::from(maximum - 1) * (0.5 * leaning + 0.5 * rng.random::<f64>())).round() as u32;
-            record.item = Some(item);
+            record.item = Some(item.to_owned());
             record.value_number = Some(f64::from(answer.min(maximum)));
             record
         })
@@ -180,7 +180,7 @@ fn grades(rng: &mut ChaCha8Rng, student: &Student, courses: &[&Course]) -> Vec<N
                 3.0 + 7.0 * student.profile.ability * if student.profile.drift_week.is_some() { 0.75 } else { 1.0 };
             let grade = (mean + rng.random_range(-1.5..1.5)).clamp(1.0, 10.0);
             record.course_id = Some(course.id.clone());
-            record.item = Some("final");
+            record.item = Some("final".to_owned());
             record.value_number = Some((grade * 10.0).round() / 10.0);
             Some(record)
         })

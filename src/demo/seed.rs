@@ -30,6 +30,8 @@ pub enum SeedError {
     Purpose(#[from] PurposeError),
     #[error("could not seed the demo institution: {0}")]
     Consent(#[from] ConsentError),
+    #[error("could not seed the demo institution: {0}")]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 impl From<sqlx::Error> for SeedError {
@@ -77,6 +79,8 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
         written += records::insert(&mut tx, &batch).await?;
         progress.inc(round.len() as u64);
     }
+    let (source_id, source_name, source_secret) = super::DEMO_SOURCE;
+    crate::ingest::sources::register(&mut tx, source_id, source_name, &["xapi"], source_secret).await?;
     let seeder = Actor::system("demo");
     for (id, definition) in purposes::purposes() {
         let id = PurposeId::parse(id).map_err(|why| SeedError::Purpose(PurposeError::Corrupt(why)))?;

@@ -24,6 +24,10 @@ pub enum IdentifierScheme {
     XapiMbox,
     /// An xAPI actor's `account`, as `homePage|name`.
     XapiAccount,
+    /// An xAPI actor's `mbox_sha1sum`.
+    XapiMboxSha1sum,
+    /// An xAPI actor's `openid`.
+    XapiOpenId,
 }
 
 impl IdentifierScheme {
@@ -32,6 +36,8 @@ impl IdentifierScheme {
             Self::StudentNumber => "student_number",
             Self::XapiMbox => "xapi_mbox",
             Self::XapiAccount => "xapi_account",
+            Self::XapiMboxSha1sum => "xapi_mbox_sha1sum",
+            Self::XapiOpenId => "xapi_openid",
         }
     }
 }

@@ -1,4 +1,162 @@
 //! Ingest: data from the institution's systems, received in the standards they speak and
 //! kept no further than the registered purposes need (GDPR Art. 5(1)(c)).
+//!
+//! A batch is stored whole or not at all, with one audit event that counts what came in,
+//! what was stored, what was already there, and which fields were dropped.
 
+mod routes;
+pub mod sources;
+mod store;
 pub mod xapi;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub use routes::router;
+pub use sources::Source;
+
+use crate::audit::{self, Actor, ActorKind, Event};
+use crate::catalogue::Catalogue;
+use crate::db::Db;
+
+/// Statements accepted in one request.
+pub const MAX_STATEMENTS_PER_REQUEST: usize = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("this endpoint needs the source's HTTP Basic credentials")]
+    Unauthenticated,
+    #[error("the source `{0}` is suspended")]
+    Suspended(String),
+    #[error("the source may not deliver {0}")]
+    KindNotAllowed(String),
+    #[error("statement {index}: {source}")]
+    Invalid { index: usize, source: xapi::Invalid },
+    #[error(
+        "statement {index} carries `{field}`, special-category data (GDPR Art. 9) that no purpose with an Art. 9(2) condition reads; it is refused"
+    )]
+    Special { index: usize, field: String },
+    #[error("statement {index} has the id {id}, which is stored with other content")]
+    Conflict { index: usize, id: Uuid },
+    #[error("a request carries at most {MAX_STATEMENTS_PER_REQUEST} statements")]
+    TooMany,
+    #[error("the X-Experience-API-Version header must name 1.0.x or 2.0.0")]
+    Version,
+    #[error("the body must be a statement or an array of statements")]
+    NotStatements,
+    #[error(transparent)]
+    Purpose(#[from] crate::purposes::PurposeError),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Purpose(error.into())
+    }
+}
+
+impl From<crate::db::DbError> for IngestError {
+    fn from(error: crate::db::DbError) -> Self {
+        Self::Purpose(error.into())
+    }
+}
+
+impl From<audit::AuditError> for IngestError {
+    fn from(error: audit::AuditError) -> Self {
+        Self::Purpose(error.into())
+    }
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BatchReport {
+    pub received: usize,
+    pub stored: usize,
+    /// Statements sent before, with the same id and content.
+    pub already_stored: usize,
+    /// Fields no purpose needs, by how often they were dropped.
+    pub dropped: BTreeMap<String, u64>,
+    /// The ids of the statements, in the order received.
+    pub ids: Vec<Uuid>,
+}
+
+/// Validates, maps, minimises and stores a batch of xAPI statements from `source`, all or
+/// nothing, with one audit event.
+pub async fn ingest_statements(
+    db: &Db,
+    catalogue: &Catalogue,
+    source: &Source,
+    body: &Value,
+) -> Result<BatchReport, IngestError> {
+    if !source.kinds.iter().any(|kind| kind == "xapi") {
+        return Err(IngestError::KindNotAllowed("xAPI statements".to_owned()));
+    }
+    let raw: Vec<&Value> = match body {
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![body],
+        _ => return Err(IngestError::NotStatements),
+    };
+    if raw.len() > MAX_STATEMENTS_PER_REQUEST {
+        return Err(IngestError::TooMany);
+    }
+    let statements = raw
+        .iter()
+        .enumerate()
+        .map(|(index, value)| xapi::parse(value).map_err(|source| IngestError::Invalid { index, source }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tx = db.begin().await?;
+    let needed = store::Needed::load(&mut tx).await?;
+    let courses = store::courses_by_iri(&mut tx).await?;
+    let mut report = BatchReport {
+        received: statements.len(),
+        stored: 0,
+        already_stored: 0,
+        dropped: BTreeMap::new(),
+        ids: Vec::new(),
+    };
+    let mut records = Vec::new();
+    let mut seen_in_batch: BTreeMap<Uuid, String> = BTreeMap::new();
+    for (index, mut statement) in statements.into_iter().enumerate() {
+        let hash = store::content_hash(&statement.raw);
+        let id = *statement.id.get_or_insert_with(Uuid::new_v4);
+        report.ids.push(id);
+        let earlier = match seen_in_batch.get(&id) {
+            Some(hash) => Some(Some(hash.clone())),
+            None => store::stored_hash(&mut tx, id).await?,
+        };
+        match earlier {
+            Some(Some(stored)) if stored == hash => {
+                report.already_stored += 1;
+                continue;
+            }
+            Some(_) => return Err(IngestError::Conflict { index, id }),
+            None => {}
+        }
+        seen_in_batch.insert(id, hash.clone());
+        let subject = store::subject_for(&mut tx, &statement.actor, statement.actor_name.as_deref()).await?;
+        let minimised = store::minimise(&statement, subject, &courses, &needed, catalogue, index)?;
+        for field in minimised.dropped {
+            metrics::counter!("ingest_dropped_fields_total", "field" => field.clone()).increment(1);
+            *report.dropped.entry(field).or_default() += 1;
+        }
+        let mut record = minimised.record;
+        record.content_sha256 = Some(hash);
+        records.push(record);
+    }
+    report.stored = records.len();
+    store::insert(&mut tx, &records).await?;
+    let actor = Actor { id: source.id.clone(), kind: ActorKind::Client, roles: Vec::new() };
+    let event = Event::new(actor, "ingest.xapi", format!("Source::{}", source.id)).details(json!({
+        "received": report.received,
+        "stored": report.stored,
+        "already_stored": report.already_stored,
+        "dropped": report.dropped,
+    }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    metrics::counter!("ingest_statements_stored_total", "source" => source.id.clone()).increment(report.stored as u64);
+    Ok(report)
+}

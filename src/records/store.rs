@@ -6,7 +6,7 @@ use super::NewRecord;
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
-const COLUMNS: [&str; 19] = [
+const COLUMNS: [&str; 20] = [
     "id",
     "subject_id",
     "source",
@@ -16,6 +16,7 @@ const COLUMNS: [&str; 19] = [
     "stored_at",
     "course_id",
     "statement_id",
+    "content_sha256",
     "verb",
     "object_id",
     "object_type",
@@ -31,7 +32,6 @@ const COLUMNS: [&str; 19] = [
 /// Stores records; returns how many were written.
 pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Result<u64, DbError> {
     let stored_at = Timestamp::now().to_storage();
-    let text = |value: Option<&str>| SqlValue::Text(value.map(str::to_owned));
     let rows: Vec<Vec<SqlValue>> = records
         .iter()
         .map(|record| {
@@ -45,14 +45,15 @@ pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Re
                 stored_at.as_str().into(),
                 record.course_id.clone().into(),
                 record.statement_id.map(|id| id.to_string()).into(),
-                text(record.verb),
+                record.content_sha256.clone().into(),
+                record.verb.clone().into(),
                 record.object_id.clone().into(),
-                text(record.object_type),
+                record.object_type.clone().into(),
                 SqlValue::Real(record.score_scaled),
                 SqlValue::Bool(record.success),
                 SqlValue::Bool(record.completion),
                 SqlValue::Int(record.duration_ms),
-                text(record.item),
+                record.item.clone().into(),
                 record.value_text.clone().into(),
                 SqlValue::Real(record.value_number),
             ]

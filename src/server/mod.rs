@@ -82,6 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::purposes::router())
         .merge(crate::consent::router())
         .merge(crate::policy::router())
+        .merge(crate::ingest::router())
         .merge(crate::demo::router())
         .split_for_parts()
 }

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         (name = "auth", description = "Who is calling"),
         (name = "consent", description = "Students' choices per purpose"),
         (name = "demo", description = "The demo institution (demo servers only)"),
+        (name = "ingest", description = "Data from the institution's systems (xAPI)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "policies", description = "The Cedar access policies"),
         (name = "purposes", description = "The purpose register and the field catalogue"),
@@ -30,7 +31,12 @@ impl Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme =
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build());
-        openapi.components.get_or_insert_with(Default::default).add_security_scheme("bearer", scheme);
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", scheme);
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 

@@ -15,6 +15,7 @@ mod cli;
 mod consent;
 mod demo;
 mod errors;
+mod ingest;
 mod operations;
 mod policies;
 mod purposes;

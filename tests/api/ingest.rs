@@ -1,0 +1,221 @@
+//! The xAPI statements resource: validation, idempotency, identity mapping, minimisation.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Store, TestApp, assert_problem};
+use crate::on_both_stores;
+
+on_both_stores!(
+    the_specifications_statement_is_stored_and_mapped_to_a_student,
+    a_batch_is_stored_once_and_a_changed_statement_conflicts,
+    a_batch_with_one_invalid_statement_stores_none,
+    fields_no_purpose_reads_are_dropped_at_the_door,
+    sources_must_authenticate_and_say_their_version,
+);
+
+const SOURCE: (&str, &str) = ("demo-lms", "demo-lms-secret");
+
+async fn post_statements(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/xapi/statements"))
+        .basic_auth(SOURCE.0, Some(SOURCE.1))
+        .header("X-Experience-API-Version", "1.0.3")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The "simple statement" example of the xAPI 1.0.3 specification.
+fn spec_example() -> Value {
+    json!({
+        "id": "fd41c918-b88b-4b20-a0a5-a4c32391aaa0",
+        "timestamp": "2015-11-18T12:17:00+00:00",
+        "actor": { "objectType": "Agent", "name": "Project Tin Can API", "mbox": "mailto:user@example.com" },
+        "verb": { "id": "http://example.com/xapi/verbs#sent-a-statement", "display": { "en-US": "sent" } },
+        "object": {
+            "id": "http://example.com/xapi/activity/simplestatement",
+            "definition": {
+                "name": { "en-US": "simple statement" },
+                "description": { "en-US": "A simple Experience API statement. Note that the LRS does not need to have any prior information about the Actor (learner), the verb, or the Activity/object." }
+            }
+        }
+    })
+}
+
+/// A statement by demo student `login`, in course c01.
+fn by_student(login: &str, id: &str) -> Value {
+    json!({
+        "id": id,
+        "timestamp": "2026-03-02T10:00:00Z",
+        "actor": { "account": { "homePage": "https://lms.hogeschool-demo.example", "name": login } },
+        "verb": { "id": "http://adlnet.gov/expapi/verbs/completed" },
+        "object": { "id": "https://lms.hogeschool-demo.example/course/c01/activity/13", "definition": { "type": "http://adlnet.gov/expapi/activities/assessment" } },
+        "result": { "completion": true, "duration": "PT12M", "extensions": { "https://lms.example/keystrokes": 1200 } },
+        "context": { "contextActivities": { "parent": [{ "id": "https://lms.hogeschool-demo.example/course/c01" }] } }
+    })
+}
+
+async fn stored(app: &TestApp, statement_id: &str) -> Vec<Value> {
+    let db = app.db().await;
+    let rows =
+        sqlx::query("SELECT subject_id, verb, course_id, completion, duration_ms FROM records WHERE statement_id = $1")
+            .bind(statement_id)
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    use sqlx::Row;
+    rows.iter()
+        .map(|row| {
+            json!({
+                "subject": row.try_get::<String, _>("subject_id").unwrap(),
+                "verb": row.try_get::<Option<String>, _>("verb").unwrap(),
+                "course": row.try_get::<Option<String>, _>("course_id").unwrap(),
+                "completion": row.try_get::<Option<i64>, _>("completion").unwrap(),
+                "duration_ms": row.try_get::<Option<i64>, _>("duration_ms").unwrap(),
+            })
+        })
+        .collect()
+}
+
+async fn the_specifications_statement_is_stored_and_mapped_to_a_student(store: Store) {
+    let app = TestApp::spawn(store).await;
+
+    let response = post_statements(&app, &spec_example()).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-experience-api-version"], "1.0.3");
+    let ids: Value = response.json().await.unwrap();
+    assert_eq!(ids, json!(["fd41c918-b88b-4b20-a0a5-a4c32391aaa0"]));
+    let rows = stored(&app, "fd41c918-b88b-4b20-a0a5-a4c32391aaa0").await;
+    assert_eq!(rows.len(), 1);
+    let db = app.db().await;
+    let known: Option<String> = sqlx::query_scalar(
+        "SELECT subject_id FROM subject_identifiers WHERE scheme = 'xapi_mbox' AND value = 'mailto:user@example.com'",
+    )
+    .fetch_optional(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        known.as_deref(),
+        rows[0]["subject"].as_str(),
+        "an unknown actor becomes a subject with the identifier seen"
+    );
+
+    let student = by_student("s0002", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b11");
+    assert_eq!(post_statements(&app, &student).await.status(), StatusCode::OK);
+    let rows = stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b11").await;
+    let s0002 =
+        consentry::directory::subject_of_user(&mut db.pool().acquire().await.unwrap(), "s0002").await.unwrap().unwrap();
+    assert_eq!(rows[0]["subject"], s0002.to_string(), "an account actor maps to the known student");
+    assert_eq!(rows[0]["course"], "c01", "the parent activity maps to the course");
+}
+
+async fn a_batch_is_stored_once_and_a_changed_statement_conflicts(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let batch = json!([
+        by_student("s0003", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b21"),
+        by_student("s0004", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b22")
+    ]);
+
+    let first = post_statements(&app, &batch).await;
+    let again = post_statements(&app, &batch).await;
+    let mut changed = by_student("s0003", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b21");
+    changed["verb"]["id"] = json!("http://adlnet.gov/expapi/verbs/failed");
+    let conflict = post_statements(&app, &changed).await;
+
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(again.status(), StatusCode::OK, "the same statements again are accepted");
+    assert_eq!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b21").await.len(), 1, "and stored once");
+    assert_eq!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b22").await.len(), 1);
+    assert_problem(conflict, StatusCode::CONFLICT, "conflict").await;
+    let officer = app.token_for("po1").await;
+    let log: Value = app.get_as("/api/v1/audit/events?action=ingest.xapi", &officer).await.json().await.unwrap();
+    let events = log["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "one event per batch, not per statement; the conflict stored nothing");
+    assert_eq!(events[1]["details"]["already_stored"], 2);
+}
+
+async fn a_batch_with_one_invalid_statement_stores_none(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let mut broken = by_student("s0005", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b32");
+    broken["actor"] = json!({ "mbox": "s0005@student.hogeschool-demo.example" });
+    let batch = json!([by_student("s0005", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b31"), broken]);
+
+    let response = post_statements(&app, &batch).await;
+
+    let body = assert_problem(response, StatusCode::BAD_REQUEST, "malformed-body").await;
+    assert_eq!(body["errors"][0]["field"], "statements[1].actor.mbox");
+    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("mailto:"));
+    assert!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b31").await.is_empty(), "all or nothing");
+}
+
+async fn fields_no_purpose_reads_are_dropped_at_the_door(store: Store) {
+    let app = TestApp::builder(store)
+        .configure(|config| {
+            config.catalogue.fields.push(consentry::catalogue::Field {
+                name: "result.extensions.https://lms.example/diagnosis".to_owned(),
+                category: consentry::records::Category::Special,
+                source: consentry::catalogue::FieldSource::Xapi,
+                description: "A health condition".to_owned(),
+            });
+        })
+        .spawn()
+        .await;
+
+    let response = post_statements(&app, &by_student("s0006", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b41")).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let row = &stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b41").await[0];
+    assert_eq!(row["completion"], 1);
+    assert_eq!(row["duration_ms"], 720_000, "read by the demo's personal dashboard");
+    let officer = app.token_for("po1").await;
+    let log: Value = app.get_as("/api/v1/audit/events?action=ingest.xapi", &officer).await.json().await.unwrap();
+    assert_eq!(log["events"][0]["details"]["dropped"]["result.extensions.https://lms.example/keystrokes"], 1);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("ingest_dropped_fields_total{field=\"result.extensions.https://lms.example/keystrokes\"}"),
+        "{metrics}"
+    );
+
+    let mut special = by_student("s0006", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b42");
+    special["result"]["extensions"] = json!({ "https://lms.example/diagnosis": "dyslexia" });
+    let refused = post_statements(&app, &special).await;
+    let body = assert_problem(refused, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(body["errors"][0]["field"], "statements[0].result.extensions.https://lms.example/diagnosis");
+    assert!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b42").await.is_empty());
+}
+
+async fn sources_must_authenticate_and_say_their_version(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let statement = spec_example();
+    let send = |user: &'static str, secret: &'static str, version: Option<&'static str>| {
+        let mut request = app.client.post(app.url("/xapi/statements")).basic_auth(user, Some(secret)).json(&statement);
+        if let Some(version) = version {
+            request = request.header("X-Experience-API-Version", version);
+        }
+        request.send()
+    };
+
+    let wrong_secret = send("demo-lms", "guess", Some("1.0.3")).await.unwrap();
+    let unknown_source = send("other-lms", "demo-lms-secret", Some("1.0.3")).await.unwrap();
+    let no_version = send("demo-lms", "demo-lms-secret", None).await.unwrap();
+    let anonymous = app
+        .client
+        .post(app.url("/xapi/statements"))
+        .header("X-Experience-API-Version", "1.0.3")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(wrong_secret.headers()["www-authenticate"], "Basic realm=\"consentry-xapi\"");
+    assert_problem(wrong_secret, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(unknown_source, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let body = assert_problem(no_version, StatusCode::BAD_REQUEST, "malformed-body").await;
+    assert!(body["detail"].as_str().unwrap().contains("X-Experience-API-Version"));
+    let about: Value = app.get("/xapi/about").await.json().await.unwrap();
+    assert!(about["version"].as_array().unwrap().contains(&json!("1.0.3")));
+}

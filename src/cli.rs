@@ -87,6 +87,17 @@ enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
+    /// Backfill xAPI statements from a JSON Lines file, one statement per line, all or nothing.
+    Xapi {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The registered source the statements come from, e.g. demo-lms
+        #[arg(long, value_name = "SOURCE")]
+        source: String,
+        /// The JSON Lines file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Import students' choices from CSV, all or nothing. Columns: student_number, purpose,
     /// event (given, withdrawn, objected, objection_lifted), recorded_at (RFC 3339), and
     /// optionally method (paper, phone, web), language (nl, en), notice_version.
@@ -184,6 +195,8 @@ enum CliError {
     Failed(String),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
 }
 
 impl From<DataDirError> for CliError {
@@ -199,7 +212,8 @@ impl CliError {
             CliError::Start(StartError::DataDir(error)) if error.is_configuration() => 2,
             CliError::Start(StartError::Catalogue(_) | StartError::Policies(_))
             | CliError::Import(ImportError::Invalid(_)) => 2,
-            CliError::Start(_) | CliError::Failed(_) | CliError::Import(_) => 1,
+            CliError::Ingest(crate::ingest::IngestError::Lines(_) | crate::ingest::IngestError::UnknownSource(_)) => 2,
+            CliError::Start(_) | CliError::Failed(_) | CliError::Import(_) | CliError::Ingest(_) => 1,
         }
     }
 }
@@ -215,6 +229,9 @@ pub async fn run() -> ExitCode {
         Command::DevToken(args) => dev_token(args),
         Command::Audit { command: AuditCommand::Verify(args) } => verify_audit(args).await,
         Command::Import { command: ImportCommand::Consents { store, file } } => import_consent_file(store, &file).await,
+        Command::Import { command: ImportCommand::Xapi { store, source, file } } => {
+            import_xapi_file(store, &source, &file).await
+        }
         Command::Policy { command: PolicyCommand::Validate { dir } } => validate_policies(&dir).map(|_| ()),
         Command::Policy { command: PolicyCommand::Test { dir } } => test_policies(&dir),
     };
@@ -377,6 +394,28 @@ async fn import_consent_file(args: StoreArgs, file: &Path) -> Result<(), CliErro
     let imported = consent::import_consents(&db, input, &file.display().to_string()).await;
     db.close().await;
     write_stdout(&format!("imported {} consent records from {}\n", imported?, file.display()))
+}
+
+async fn import_xapi_file(args: StoreArgs, source: &str, file: &Path) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let input = std::fs::File::open(file).map_err(|error| CliError::Usage(format!("{}: {error}", file.display())))?;
+    let catalogue = crate::catalogue::Catalogue::new(&config.catalogue.fields).map_err(StartError::from)?;
+    let settings = crate::ingest::Settings { catalogue: std::sync::Arc::new(catalogue), mode: config.ingest.mode };
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let imported = crate::ingest::import_statements(&db, &settings, source, std::io::BufReader::new(input)).await;
+    db.close().await;
+    let report = imported?;
+    let dropped: u64 = report.dropped.values().sum();
+    write_stdout(&format!(
+        "imported {} statements from {} ({} stored, {} already stored, {dropped} fields dropped)\n",
+        report.received,
+        file.display(),
+        report.stored,
+        report.already_stored
+    ))
 }
 
 fn validate_policies(dir: &Path) -> Result<PolicyEngine, CliError> {

@@ -49,6 +49,7 @@ pub struct Config {
     /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
     /// shipped ones.
     pub policies_dir: Option<PathBuf>,
+    pub ingest: IngestConfig,
 }
 
 impl Default for Config {
@@ -68,6 +69,7 @@ impl Default for Config {
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
             policies_dir: None,
+            ingest: IngestConfig::default(),
         }
     }
 }
@@ -182,6 +184,23 @@ pub struct InstitutionConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct CatalogueConfig {
     pub fields: Vec<crate::catalogue::Field>,
+}
+
+/// How incoming data is kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    pub mode: IngestMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngestMode {
+    /// Keep only the fields some active or draft purpose reads (GDPR Art. 5(1)(c)).
+    #[default]
+    Minimise,
+    /// Keep statements as received, for a spec-exact LRS; minimise only when reading.
+    Conformant,
 }
 
 /// The AI Act's floor for keeping logs of high-risk systems: six months.

@@ -79,14 +79,17 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
     if demo.is_some() && institution.name.is_empty() {
         institution = demo::institution_contact();
     }
+    let catalogue = Arc::new(catalogue);
+    let ingest = crate::ingest::Settings { catalogue: Arc::clone(&catalogue), mode: config.ingest.mode };
     let state = AppState {
         db,
         verifier: Arc::new(verifier),
         demo,
         metrics: Metrics::install(),
         audit_key,
-        catalogue: Arc::new(catalogue),
+        catalogue,
         gate,
+        ingest,
         institution: Arc::new(institution),
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;

@@ -12,3 +12,6 @@ CREATE TABLE sources (
 
 -- SHA-256 of a statement as received: the same id with other content is a conflict.
 ALTER TABLE records ADD COLUMN content_sha256 TEXT;
+
+-- The statement as received, kept only in the `conformant` ingest mode.
+ALTER TABLE records ADD COLUMN payload TEXT;

@@ -4,6 +4,7 @@
 //! A batch is stored whole or not at all, with one audit event that counts what came in,
 //! what was stored, what was already there, and which fields were dropped.
 
+mod import;
 mod routes;
 pub mod sources;
 mod store;
@@ -16,11 +17,13 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use import::import_statements;
 pub use routes::router;
 pub use sources::Source;
 
 use crate::audit::{self, Actor, ActorKind, Event};
 use crate::catalogue::Catalogue;
+use crate::config::IngestMode;
 use crate::db::Db;
 
 /// Statements accepted in one request.
@@ -30,6 +33,10 @@ pub const MAX_STATEMENTS_PER_REQUEST: usize = 1_000;
 pub enum IngestError {
     #[error("this endpoint needs the source's HTTP Basic credentials")]
     Unauthenticated,
+    #[error("no source is registered as `{0}`")]
+    UnknownSource(String),
+    #[error("nothing was imported; fix these lines:\n{}", .0.join("\n"))]
+    Lines(Vec<String>),
     #[error("the source `{0}` is suspended")]
     Suspended(String),
     #[error("the source may not deliver {0}")]
@@ -87,7 +94,28 @@ pub struct BatchReport {
 /// nothing, with one audit event.
 pub async fn ingest_statements(
     db: &Db,
-    catalogue: &Catalogue,
+    settings: &Settings,
+    source: &Source,
+    body: &Value,
+) -> Result<BatchReport, IngestError> {
+    let mut tx = db.begin().await?;
+    let report = ingest_statements_in(&mut tx, settings, source, body).await?;
+    tx.commit().await?;
+    metrics::counter!("ingest_statements_stored_total", "source" => source.id.clone()).increment(report.stored as u64);
+    Ok(report)
+}
+
+/// What ingest needs to know of the installation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub catalogue: std::sync::Arc<Catalogue>,
+    pub mode: IngestMode,
+}
+
+/// [`ingest_statements`] inside the caller's transaction, for imports that span batches.
+pub async fn ingest_statements_in(
+    tx: &mut sqlx::AnyConnection,
+    settings: &Settings,
     source: &Source,
     body: &Value,
 ) -> Result<BatchReport, IngestError> {
@@ -107,9 +135,8 @@ pub async fn ingest_statements(
         .enumerate()
         .map(|(index, value)| xapi::parse(value).map_err(|source| IngestError::Invalid { index, source }))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut tx = db.begin().await?;
-    let needed = store::Needed::load(&mut tx).await?;
-    let courses = store::courses_by_iri(&mut tx).await?;
+    let needed = store::Needed::load(tx, settings.mode).await?;
+    let courses = store::courses_by_iri(tx).await?;
     let mut report = BatchReport {
         received: statements.len(),
         stored: 0,
@@ -125,7 +152,7 @@ pub async fn ingest_statements(
         report.ids.push(id);
         let earlier = match seen_in_batch.get(&id) {
             Some(hash) => Some(Some(hash.clone())),
-            None => store::stored_hash(&mut tx, id).await?,
+            None => store::stored_hash(tx, id).await?,
         };
         match earlier {
             Some(Some(stored)) if stored == hash => {
@@ -136,8 +163,8 @@ pub async fn ingest_statements(
             None => {}
         }
         seen_in_batch.insert(id, hash.clone());
-        let subject = store::subject_for(&mut tx, &statement.actor, statement.actor_name.as_deref()).await?;
-        let minimised = store::minimise(&statement, subject, &courses, &needed, catalogue, index)?;
+        let subject = store::subject_for(tx, &statement.actor, statement.actor_name.as_deref()).await?;
+        let minimised = store::minimise(&statement, subject, &courses, &needed, &settings.catalogue, index)?;
         for field in minimised.dropped {
             metrics::counter!("ingest_dropped_fields_total", "field" => field.clone()).increment(1);
             *report.dropped.entry(field).or_default() += 1;
@@ -147,7 +174,7 @@ pub async fn ingest_statements(
         records.push(record);
     }
     report.stored = records.len();
-    store::insert(&mut tx, &records).await?;
+    store::insert(tx, &records).await?;
     let actor = Actor { id: source.id.clone(), kind: ActorKind::Client, roles: Vec::new() };
     let event = Event::new(actor, "ingest.xapi", format!("Source::{}", source.id)).details(json!({
         "received": report.received,
@@ -155,8 +182,6 @@ pub async fn ingest_statements(
         "already_stored": report.already_stored,
         "dropped": report.dropped,
     }));
-    audit::record(&mut tx, event).await?;
-    tx.commit().await?;
-    metrics::counter!("ingest_statements_stored_total", "source" => source.id.clone()).increment(report.stored as u64);
+    audit::record(tx, event).await?;
     Ok(report)
 }

@@ -65,7 +65,7 @@ async fn post_statements(State(state): State<AppState>, headers: HeaderMap, body
         return Err(IngestError::Version.into());
     }
     let body: serde_json::Value = parse_json(&body)?;
-    let report = ingest_statements(&state.db, &state.catalogue, &source, &body).await?;
+    let report = ingest_statements(&state.db, &state.ingest, &source, &body).await?;
     let ids: Vec<Uuid> = report.ids;
     let mut response = Json(ids).into_response();
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));

@@ -67,3 +67,22 @@ pub async fn authenticate(connection: &mut AnyConnection, authorization: Option<
         kinds: serde_json::from_str(&kinds).unwrap_or_default(),
     })
 }
+
+/// The active source with this id, for imports run by an operator.
+pub async fn find(connection: &mut AnyConnection, id: &str) -> Result<Source, IngestError> {
+    let row = sqlx::query("SELECT name, kinds, status FROM sources WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(connection)
+        .await?
+        .ok_or_else(|| IngestError::UnknownSource(id.to_owned()))?;
+    let status: String = row.try_get("status")?;
+    if status != "active" {
+        return Err(IngestError::Suspended(id.to_owned()));
+    }
+    let kinds: String = row.try_get("kinds")?;
+    Ok(Source {
+        id: id.to_owned(),
+        name: row.try_get("name")?,
+        kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+    })
+}

@@ -10,6 +10,7 @@ use super::IngestError;
 use super::xapi::{ActorId, Statement};
 use crate::audit::chain::encode_hex;
 use crate::catalogue::Catalogue;
+use crate::config::IngestMode;
 use crate::directory::{self, IdentifierScheme, NewSubject};
 use crate::records::{self, Category, NewRecord, RecordKind};
 use crate::timestamp::Timestamp;
@@ -20,11 +21,13 @@ use crate::timestamp::Timestamp;
 pub struct Needed {
     fields: BTreeSet<String>,
     special_allowed: BTreeSet<String>,
+    /// Keep everything (conformant mode); special-category data is still refused.
+    everything: bool,
 }
 
 impl Needed {
-    pub async fn load(connection: &mut AnyConnection) -> Result<Self, IngestError> {
-        let mut needed = Needed::default();
+    pub async fn load(connection: &mut AnyConnection, mode: IngestMode) -> Result<Self, IngestError> {
+        let mut needed = Needed { everything: mode == IngestMode::Conformant, ..Needed::default() };
         for purpose in crate::purposes::list(connection).await? {
             use crate::purposes::PurposeStatus::{Active, Draft};
             if !matches!(purpose.status, Active | Draft) {
@@ -42,7 +45,7 @@ impl Needed {
     }
 
     fn keeps(&self, field: &str) -> bool {
-        self.fields.contains(field)
+        self.everything || self.fields.contains(field)
     }
 }
 
@@ -88,6 +91,9 @@ pub fn minimise(
     };
     let mut record = NewRecord::new(Uuid::now_v7(), subject, "xapi", RecordKind::Xapi, category, occurred_at);
     record.statement_id = statement.id;
+    if needed.everything {
+        record.payload = Some(statement.raw.to_string());
+    }
     if keep("verb.id", true) {
         record.verb = Some(statement.verb.clone());
     }

@@ -80,6 +80,8 @@ pub struct NewRecord {
     pub completion: Option<bool>,
     pub duration_ms: Option<i64>,
     pub item: Option<String>,
+    /// The datum as received, kept only when the institution chose conformant ingest.
+    pub payload: Option<String>,
     pub value_text: Option<String>,
     pub value_number: Option<f64>,
 }
@@ -112,6 +114,7 @@ impl NewRecord {
             completion: None,
             duration_ms: None,
             item: None,
+            payload: None,
             value_text: None,
             value_number: None,
         }

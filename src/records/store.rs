@@ -6,7 +6,7 @@ use super::NewRecord;
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
-const COLUMNS: [&str; 20] = [
+const COLUMNS: [&str; 21] = [
     "id",
     "subject_id",
     "source",
@@ -27,6 +27,7 @@ const COLUMNS: [&str; 20] = [
     "item",
     "value_text",
     "value_number",
+    "payload",
 ];
 
 /// Stores records; returns how many were written.
@@ -56,6 +57,7 @@ pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Re
                 record.item.clone().into(),
                 record.value_text.clone().into(),
                 SqlValue::Real(record.value_number),
+                record.payload.clone().into(),
             ]
         })
         .collect();

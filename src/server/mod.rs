@@ -54,6 +54,7 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     /// Decides every access.
     pub gate: Gate,
+    pub ingest: crate::ingest::Settings,
     /// The controller, as receipts name it.
     pub institution: Arc<InstitutionConfig>,
 }

@@ -219,3 +219,56 @@ async fn sources_must_authenticate_and_say_their_version(store: Store) {
     let about: Value = app.get("/xapi/about").await.json().await.unwrap();
     assert!(about["version"].as_array().unwrap().contains(&json!("1.0.3")));
 }
+
+#[tokio::test]
+async fn conformant_mode_keeps_statements_as_received() {
+    let app = TestApp::builder(Store::Sqlite)
+        .configure(|config| config.ingest.mode = consentry::config::IngestMode::Conformant)
+        .spawn()
+        .await;
+    let statement = by_student("s0007", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b51");
+
+    assert_eq!(post_statements(&app, &statement).await.status(), StatusCode::OK);
+
+    let db = app.db().await;
+    let payload: Option<String> = sqlx::query_scalar("SELECT payload FROM records WHERE statement_id = $1")
+        .bind("0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b51")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let payload: Value = serde_json::from_str(&payload.unwrap()).unwrap();
+    assert_eq!(payload, statement, "the statement as received");
+}
+
+#[tokio::test]
+async fn statements_are_backfilled_from_json_lines_all_or_nothing() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let lines = |statements: &[Value]| statements.iter().map(|statement| format!("{statement}\n")).collect::<String>();
+    let import = |contents: String| {
+        std::fs::write(file.path(), contents).unwrap();
+        tokio::process::Command::new(crate::helpers::binary())
+            .args(["import", "xapi", file.path().to_str().unwrap(), "--source", "demo-lms"])
+            .args(["--data-dir", app.data_dir().to_str().unwrap()])
+            .output()
+    };
+    let good: Vec<Value> =
+        (0..3).map(|n| by_student("s0008", &format!("0196b4a2-3c1e-7d40-9a51-2f0c5e8d7c{n:02}"))).collect();
+    let mut bad = good.clone();
+    bad.push(json!({ "actor": { "mbox": "mailto:x@example.com" }, "verb": { "id": "done" }, "object": { "id": "https://x.example" } }));
+
+    let refused = import(lines(&bad)).await.unwrap();
+    let imported = import(lines(&good)).await.unwrap();
+    let again = import(lines(&good)).await.unwrap();
+
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("line 4: verb.id"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(imported.status.code(), Some(0), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("3 stored"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 stored, 3 already stored"));
+    assert_eq!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7c00").await.len(), 1);
+}

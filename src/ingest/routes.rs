@@ -3,23 +3,24 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{IngestError, ingest_statements, sources};
-use crate::problem::{ApiError, ProblemDetails, parse_json};
+use crate::problem::{ApiError, AppQuery, ProblemDetails, ProblemType, parse_json};
 use crate::server::AppState;
 
 const VERSION_HEADER: &str = "x-experience-api-version";
 const VERSION: &str = "1.0.3";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_statements)).routes(routes!(get_about))
+    OpenApiRouter::new().routes(routes!(post_statements, put_statement)).routes(routes!(get_about))
 }
 
 /// What this LRS speaks.
@@ -56,6 +57,20 @@ async fn get_about() -> Response {
         (status = 422, description = "Special-category data no purpose may read", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 async fn post_statements(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (source, body) = authenticated_body(&state, &headers, &body).await?;
+    let report = ingest_statements(&state.db, &state.ingest, &source, &body).await?;
+    let ids: Vec<Uuid> = report.ids;
+    let mut response = Json(ids).into_response();
+    response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
+    Ok(response)
+}
+
+/// The source a request comes from, its version header checked, and its JSON body.
+async fn authenticated_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(sources::Source, Value), ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     let mut connection = state.db.pool().acquire().await?;
     let source = sources::authenticate(&mut connection, authorization).await?;
@@ -64,10 +79,50 @@ async fn post_statements(State(state): State<AppState>, headers: HeaderMap, body
     if !(version.starts_with("1.0.") || version == "2.0.0") {
         return Err(IngestError::Version.into());
     }
-    let body: serde_json::Value = parse_json(&body)?;
-    let report = ingest_statements(&state.db, &state.ingest, &source, &body).await?;
-    let ids: Vec<Uuid> = report.ids;
-    let mut response = Json(ids).into_response();
+    Ok((source, parse_json(body)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct StatementIdParam {
+    /// The id the statement is stored under.
+    statement_id: Uuid,
+}
+
+/// Store one statement under a given id.
+///
+/// xAPI 1.0.3 §2.1.1 PUT: the body's `id`, if any, must equal `statementId`. Stored once;
+/// the same content again is accepted, other content under the id is 409.
+#[utoipa::path(put, path = "/xapi/statements", tag = "ingest", operation_id = "put_xapi_statement",
+    params(StatementIdParam, ("X-Experience-API-Version" = String, Header, description = "1.0.3 (or 1.0.x, 2.0.0)")),
+    request_body(content = Object, description = "One statement"),
+    security(("basic" = [])),
+    responses(
+        (status = 204, description = "Stored (or stored before with the same content)"),
+        (status = 400, description = "The statement breaks an xAPI rule, or its id differs from statementId", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong source credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The id is stored with other content", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Missing statementId, or special-category data no purpose may read", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn put_statement(
+    State(state): State<AppState>,
+    AppQuery(params): AppQuery<StatementIdParam>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (source, mut body) = authenticated_body(&state, &headers, &body).await?;
+    let Some(statement) = body.as_object_mut() else { return Err(IngestError::NotStatements.into()) };
+    match statement.get("id").and_then(Value::as_str) {
+        Some(id) if Uuid::parse_str(id).ok() != Some(params.statement_id) => {
+            return Err(ApiError::new(ProblemType::MalformedBody, "the statement's id differs from statementId"));
+        }
+        _ => {
+            statement.insert("id".to_owned(), Value::String(params.statement_id.to_string()));
+        }
+    }
+    ingest_statements(&state.db, &state.ingest, &source, &body).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
     Ok(response)
 }

@@ -272,3 +272,33 @@ async fn statements_are_backfilled_from_json_lines_all_or_nothing() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 stored, 3 already stored"));
     assert_eq!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7c00").await.len(), 1);
 }
+
+#[tokio::test]
+async fn put_stores_one_statement_under_the_given_id() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let put = |query: &'static str, body: Value| {
+        app.client
+            .put(app.url(&format!("/xapi/statements{query}")))
+            .basic_auth(SOURCE.0, Some(SOURCE.1))
+            .header("X-Experience-API-Version", "1.0.3")
+            .json(&body)
+            .send()
+    };
+    let mut without_id = by_student("s0009", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7d01");
+    without_id.as_object_mut().unwrap().remove("id");
+
+    let stored_once = put("?statementId=0196b4a2-3c1e-7d40-9a51-2f0c5e8d7d01", without_id.clone()).await.unwrap();
+    let mismatched = put(
+        "?statementId=0196b4a2-3c1e-7d40-9a51-2f0c5e8d7d02",
+        by_student("s0009", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7d01"),
+    )
+    .await
+    .unwrap();
+    let missing = put("", without_id).await.unwrap();
+
+    assert_eq!(stored_once.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stored(&app, "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7d01").await.len(), 1);
+    assert_problem(mismatched, StatusCode::BAD_REQUEST, "malformed-body").await;
+    let body = assert_problem(missing, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert!(body["detail"].as_str().unwrap().contains("statementId"), "{body}");
+}

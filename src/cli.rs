@@ -87,6 +87,18 @@ enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
+    /// Import questionnaire answers from CSV (instrument,item,student_number,score,answered_at),
+    /// all or nothing; importing the same file again changes nothing.
+    Survey {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The registered source the answers come from, e.g. demo-survey
+        #[arg(long, value_name = "SOURCE")]
+        source: String,
+        /// The CSV file, with a header row
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Backfill xAPI statements from a JSON Lines file, one statement per line, all or nothing.
     Xapi {
         #[command(flatten)]
@@ -231,6 +243,9 @@ pub async fn run() -> ExitCode {
         Command::Import { command: ImportCommand::Consents { store, file } } => import_consent_file(store, &file).await,
         Command::Import { command: ImportCommand::Xapi { store, source, file } } => {
             import_xapi_file(store, &source, &file).await
+        }
+        Command::Import { command: ImportCommand::Survey { store, source, file } } => {
+            import_survey_file(store, &source, &file).await
         }
         Command::Policy { command: PolicyCommand::Validate { dir } } => validate_policies(&dir).map(|_| ()),
         Command::Policy { command: PolicyCommand::Test { dir } } => test_policies(&dir),
@@ -415,6 +430,27 @@ async fn import_xapi_file(args: StoreArgs, source: &str, file: &Path) -> Result<
         file.display(),
         report.stored,
         report.already_stored
+    ))
+}
+
+async fn import_survey_file(args: StoreArgs, source: &str, file: &Path) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let input = std::fs::File::open(file).map_err(|error| CliError::Usage(format!("{}: {error}", file.display())))?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let name = file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let imported = crate::ingest::import_survey(&db, source, input, &name).await;
+    db.close().await;
+    let report = imported?;
+    write_stdout(&format!(
+        "imported {} answers from {} ({} stored, {} already stored, {} not stored: no purpose reads them)\n",
+        report.lines,
+        file.display(),
+        report.stored,
+        report.already_stored,
+        report.dropped
     ))
 }
 

@@ -81,6 +81,8 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     }
     let (source_id, source_name, source_secret) = super::DEMO_SOURCE;
     crate::ingest::sources::register(&mut tx, source_id, source_name, &["xapi"], source_secret).await?;
+    let (survey_id, survey_name, survey_secret) = super::DEMO_SURVEY_SOURCE;
+    crate::ingest::sources::register(&mut tx, survey_id, survey_name, &["survey"], survey_secret).await?;
     let seeder = Actor::system("demo");
     for (id, definition) in purposes::purposes() {
         let id = PurposeId::parse(id).map_err(|why| SeedError::Purpose(PurposeError::Corrupt(why)))?;

@@ -8,6 +8,7 @@ mod import;
 mod routes;
 pub mod sources;
 mod store;
+mod survey;
 pub mod xapi;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 pub use import::import_statements;
 pub use routes::router;
 pub use sources::Source;
+pub use survey::{SurveyReport, import_survey};
 
 use crate::audit::{self, Actor, ActorKind, Event};
 use crate::catalogue::Catalogue;

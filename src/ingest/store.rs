@@ -44,7 +44,7 @@ impl Needed {
         Ok(needed)
     }
 
-    fn keeps(&self, field: &str) -> bool {
+    pub fn keeps(&self, field: &str) -> bool {
         self.everything || self.fields.contains(field)
     }
 }

@@ -302,3 +302,51 @@ async fn put_stores_one_statement_under_the_given_id() {
     let body = assert_problem(missing, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
     assert!(body["detail"].as_str().unwrap().contains("statementId"), "{body}");
 }
+
+#[tokio::test]
+async fn survey_answers_import_all_or_nothing_and_once() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let file = tempfile::TempDir::new().unwrap();
+    let path = file.path().join("wellbeing-week-12.csv");
+    let import = |contents: &'static str| {
+        std::fs::write(&path, contents).unwrap();
+        tokio::process::Command::new(crate::helpers::binary())
+            .args(["import", "survey", path.to_str().unwrap(), "--source", "demo-survey"])
+            .args(["--data-dir", app.data_dir().to_str().unwrap()])
+            .output()
+    };
+    let count = || async {
+        let db = app.db().await;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE value_text = 'wellbeing-2026'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        count
+    };
+    let good = "instrument,item,student_number,score,answered_at\n\
+                wellbeing-2026,motivation,4100001,3,2026-04-20T09:00:00Z\n\
+                wellbeing-2026,stress,4100001,2,2026-04-20T09:00:00Z\n";
+
+    let broken = import(
+        "instrument,item,student_number,score,answered_at\n\
+         wellbeing-2026,motivation,4100001,3,2026-04-20T09:00:00Z\n\
+         wellbeing-2026,stress,9999999,2,2026-04-20T09:00:00Z\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&broken.stderr).contains("wellbeing-week-12.csv line 3"),
+        "{}",
+        String::from_utf8_lossy(&broken.stderr)
+    );
+    assert_eq!(count().await, 0, "all or nothing");
+
+    let first = import(good).await.unwrap();
+    let second = import(good).await.unwrap();
+
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("2 stored"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 stored, 2 already stored"));
+    assert_eq!(count().await, 2, "importing again changes nothing");
+}

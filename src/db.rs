@@ -233,6 +233,18 @@ impl PlaceholderStyle {
     }
 }
 
+/// `$1, $2, …, $n` (or `?, ?, …` on SQLite) for an `IN (…)` list of `count` values.
+pub fn in_list(connection: &sqlx::AnyConnection, count: usize) -> String {
+    let style = PlaceholderStyle::of(connection);
+    (1..=count)
+        .map(|index| match style {
+            PlaceholderStyle::Numbered => format!("${index}"),
+            PlaceholderStyle::Anonymous => "?".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `($1, $2, $3), ($4, $5, $6), …` (or with `?`) for a multi-row insert of `rows` rows of
 /// `columns` values. sqlx's `QueryBuilder` cannot serve here: under the `Any` driver it
 /// writes `?` for PostgreSQL too.

@@ -146,32 +146,46 @@ pub async fn ingest_statements_in(
         dropped: BTreeMap::new(),
         ids: Vec::new(),
     };
+    let mut statements = statements;
+    for statement in &mut statements {
+        statement.id.get_or_insert_with(Uuid::new_v4);
+    }
+    let ids: Vec<Uuid> = statements.iter().filter_map(|statement| statement.id).collect();
+    let mut stored = store::stored_hashes(tx, &ids).await?;
+    let identifiers: Vec<_> = statements.iter().map(|statement| store::identifier(&statement.actor)).collect();
+    let mut subjects = store::known_subjects(tx, &identifiers).await?;
     let mut records = Vec::new();
-    let mut seen_in_batch: BTreeMap<Uuid, String> = BTreeMap::new();
-    for (index, mut statement) in statements.into_iter().enumerate() {
+    for (index, statement) in statements.iter().enumerate() {
         let hash = store::content_hash(&statement.raw);
-        let id = *statement.id.get_or_insert_with(Uuid::new_v4);
+        let id = statement.id.unwrap_or_else(Uuid::new_v4);
         report.ids.push(id);
-        let earlier = match seen_in_batch.get(&id) {
-            Some(hash) => Some(Some(hash.clone())),
-            None => store::stored_hash(tx, id).await?,
-        };
-        match earlier {
-            Some(Some(stored)) if stored == hash => {
+        match stored.get(&id) {
+            Some(Some(earlier)) if *earlier == hash => {
                 report.already_stored += 1;
                 continue;
             }
             Some(_) => return Err(IngestError::Conflict { index, id }),
             None => {}
         }
-        seen_in_batch.insert(id, hash.clone());
-        let subject = store::subject_for(tx, &statement.actor, statement.actor_name.as_deref()).await?;
-        let minimised = store::minimise(&statement, subject, &courses, &needed, &settings.catalogue, index)?;
+        // A statement repeated within the batch counts as already stored from here on.
+        stored.insert(id, Some(hash.clone()));
+        let (scheme, value) = store::identifier(&statement.actor);
+        let key = (scheme.as_str().to_owned(), value);
+        let subject = match subjects.get(&key) {
+            Some(subject) => *subject,
+            None => {
+                let subject = store::new_subject(tx, &statement.actor, statement.actor_name.as_deref()).await?;
+                subjects.insert(key, subject);
+                subject
+            }
+        };
+        let minimised = store::minimise(statement, subject, &courses, &needed, &settings.catalogue, index)?;
         for field in minimised.dropped {
             metrics::counter!("ingest_dropped_fields_total", "field" => field.clone()).increment(1);
             *report.dropped.entry(field).or_default() += 1;
         }
         let mut record = minimised.record;
+        record.statement_id = Some(id);
         record.content_sha256 = Some(hash);
         records.push(record);
     }

@@ -121,24 +121,54 @@ pub fn minimise(
     Ok(Minimised { record, dropped })
 }
 
-/// The subject an actor names, registered with the identifiers seen when unknown. Names
-/// and e-mail addresses go to the identity table only.
-pub async fn subject_for(
+/// How the identifier table names an actor.
+pub fn identifier(actor: &ActorId) -> (IdentifierScheme, String) {
+    match actor {
+        ActorId::Mbox(mbox) => (IdentifierScheme::XapiMbox, mbox.clone()),
+        ActorId::MboxSha1sum(sum) => (IdentifierScheme::XapiMboxSha1sum, sum.clone()),
+        ActorId::Account { home_page, name } => (IdentifierScheme::XapiAccount, format!("{home_page}|{name}")),
+        ActorId::OpenId(openid) => (IdentifierScheme::XapiOpenId, openid.clone()),
+    }
+}
+
+/// The subjects of the identifiers given that are known, by (scheme, value), in one query
+/// per 500 identifiers.
+pub async fn known_subjects(
+    connection: &mut AnyConnection,
+    identifiers: &[(IdentifierScheme, String)],
+) -> Result<BTreeMap<(String, String), Uuid>, IngestError> {
+    let mut known = BTreeMap::new();
+    for chunk in identifiers.chunks(500) {
+        let sql = format!(
+            "SELECT scheme, value, subject_id FROM subject_identifiers WHERE value IN ({})",
+            crate::db::in_list(connection, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (_, value) in chunk {
+            query = query.bind(value.clone());
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let subject: String = row.try_get("subject_id")?;
+            if let Ok(subject) = Uuid::parse_str(&subject) {
+                known.insert((row.try_get("scheme")?, row.try_get("value")?), subject);
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Registers an actor seen for the first time as a subject. Names and e-mail addresses go
+/// to the identity table only.
+pub async fn new_subject(
     connection: &mut AnyConnection,
     actor: &ActorId,
     name: Option<&str>,
 ) -> Result<Uuid, IngestError> {
-    let (scheme, value, email) = match actor {
-        ActorId::Mbox(mbox) => {
-            (IdentifierScheme::XapiMbox, mbox.clone(), mbox.strip_prefix("mailto:").map(str::to_owned))
-        }
-        ActorId::MboxSha1sum(sum) => (IdentifierScheme::XapiMboxSha1sum, sum.clone(), None),
-        ActorId::Account { home_page, name } => (IdentifierScheme::XapiAccount, format!("{home_page}|{name}"), None),
-        ActorId::OpenId(openid) => (IdentifierScheme::XapiOpenId, openid.clone(), None),
+    let (scheme, value) = identifier(actor);
+    let email = match actor {
+        ActorId::Mbox(mbox) => mbox.strip_prefix("mailto:").map(str::to_owned),
+        _ => None,
     };
-    if let Some(subject) = directory::subject_by_identifier(connection, scheme, &value).await? {
-        return Ok(subject);
-    }
     let subject = NewSubject {
         id: Uuid::now_v7(),
         display_name: name.unwrap_or("(unknown learner)").to_owned(),
@@ -168,12 +198,30 @@ pub fn content_hash(raw: &Value) -> String {
     encode_hex(ring::digest::digest(&ring::digest::SHA256, &canonical).as_ref())
 }
 
-/// The content hash stored for a statement id, if that id is stored.
-pub async fn stored_hash(connection: &mut AnyConnection, id: Uuid) -> Result<Option<Option<String>>, IngestError> {
-    Ok(sqlx::query_scalar("SELECT content_sha256 FROM records WHERE statement_id = $1")
-        .bind(id.to_string())
-        .fetch_optional(connection)
-        .await?)
+/// The content hashes stored for the statement ids given that are stored, in one query
+/// per 500 ids.
+pub async fn stored_hashes(
+    connection: &mut AnyConnection,
+    ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, Option<String>>, IngestError> {
+    let mut stored = BTreeMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT statement_id, content_sha256 FROM records WHERE statement_id IN ({})",
+            crate::db::in_list(connection, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            let id: String = row.try_get("statement_id")?;
+            if let Ok(id) = Uuid::parse_str(&id) {
+                stored.insert(id, row.try_get("content_sha256")?);
+            }
+        }
+    }
+    Ok(stored)
 }
 
 /// Stores minimised records.

@@ -20,6 +20,7 @@ pub const SHIPPED_POLICIES: &[(&str, &str)] = &[
     ("governance.cedar", include_str!("../../policies/governance.cedar")),
     ("mentors.cedar", include_str!("../../policies/mentors.cedar")),
     ("purposes.cedar", include_str!("../../policies/purposes.cedar")),
+    ("sources.cedar", include_str!("../../policies/sources.cedar")),
     ("students.cedar", include_str!("../../policies/students.cedar")),
     ("teachers.cedar", include_str!("../../policies/teachers.cedar")),
 ];

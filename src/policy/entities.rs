@@ -193,3 +193,22 @@ mod tests {
         assert!(!is_under_16("garbage", now));
     }
 }
+
+/// A source delivering data of `kind` as itself.
+pub fn source_request(
+    schema: &Schema,
+    id: &str,
+    kinds: &[String],
+    active: bool,
+    kind: &str,
+) -> Result<CedarRequest, PolicyError> {
+    let entity = json!([{ "uid": { "type": "Consentry::Source", "id": id }, "attrs": { "kinds": kinds, "active": active }, "parents": [] }]);
+    let entities =
+        Entities::from_json_value(entity, Some(schema)).map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+    let action = EntityUid::from_str("Consentry::Action::\"Ingest\"")
+        .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+    let context = Context::from_json_value(json!({ "kind": kind }), Some((schema, &action)))
+        .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+    let source = uid("Source", id)?;
+    Ok(CedarRequest { principal: source.clone(), action, resource: source, context, entities })
+}

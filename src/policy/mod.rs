@@ -238,6 +238,18 @@ impl Gate {
             .map_err(PolicyError::Evaluation)
     }
 
+    /// Decides whether the source `id` (registered for `kinds`) may deliver data of `kind`,
+    /// and records the decision.
+    pub async fn authorize_ingest(&self, id: &str, kinds: &[String], kind: &str) -> Result<Decision, PolicyError> {
+        let engine = self.engine();
+        let request = entities::source_request(engine.schema(), id, kinds, true, kind)?;
+        let evaluation = engine
+            .evaluate(request.principal, request.action, request.resource, request.context, &request.entities)
+            .map_err(PolicyError::Evaluation)?;
+        let actor = Actor { id: id.to_owned(), kind: audit::ActorKind::Client, roles: Vec::new() };
+        self.record(actor, "Ingest", &format!("Source::{id}"), evaluation, None).await
+    }
+
     /// Decides whether `principal` may perform `action` on `resource`, and records the
     /// decision, allowed or denied, with the policies that made it.
     pub async fn authorize(
@@ -250,9 +262,25 @@ impl Gate {
         for error in &evaluation.errors {
             tracing::warn!(action = action.as_str(), %error, "a policy failed to evaluate and was skipped");
         }
+        let subject = match &resource {
+            Resource::Subject(subject) => Some(*subject),
+            _ => None,
+        };
+        self.record(Actor::from(principal), action.as_str(), &resource.audit_name(), evaluation, subject).await
+    }
+
+    /// Records a decision in the audit log and turns it into the caller's answer.
+    async fn record(
+        &self,
+        actor: Actor,
+        action: &'static str,
+        resource: &str,
+        evaluation: engine::Evaluation,
+        subject: Option<Uuid>,
+    ) -> Result<Decision, PolicyError> {
         let reasons = match (evaluation.allowed, evaluation.policy_ids.is_empty()) {
             (true, _) => evaluation.policy_ids.clone(),
-            (false, true) => vec![format!("no policy permits {}", action.as_str())],
+            (false, true) => vec![format!("no policy permits {action}")],
             (false, false) => evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect(),
         };
         let (name, decision) = if evaluation.allowed {
@@ -260,19 +288,20 @@ impl Gate {
         } else {
             ("access.denied", audit::Decision::Deny)
         };
-        let event = Event::new(Actor::from(principal), name, resource.audit_name())
+        let mut event = Event::new(actor, name, resource)
             .decided(decision, reasons.clone())
-            .details(json!({ "action": action.as_str(), "policies": evaluation.policy_ids }));
-        let event = match &resource {
-            Resource::Subject(subject) => event.subject(*subject),
-            Resource::Purpose(purpose) => event.purpose(purpose.as_str()),
-            Resource::AuditLog | Resource::PolicySet => event,
-        };
+            .details(json!({ "action": action, "policies": evaluation.policy_ids }));
+        if let Some(subject) = subject {
+            event = event.subject(subject);
+        }
+        if let Some(purpose) = resource.strip_prefix("Purpose::") {
+            event = event.purpose(purpose);
+        }
         audit::record_alone(&self.db, event).await?;
         if evaluation.allowed {
             Ok(Decision { allowed: true, reasons })
         } else {
-            Err(PolicyError::Denied { action: action.as_str(), reasons })
+            Err(PolicyError::Denied { action, reasons })
         }
     }
 }

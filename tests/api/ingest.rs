@@ -214,6 +214,17 @@ async fn sources_must_authenticate_and_say_their_version(store: Store) {
     assert_problem(wrong_secret, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_problem(unknown_source, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_problem(anonymous, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let survey_tool = app
+        .client
+        .post(app.url("/xapi/statements"))
+        .basic_auth("demo-survey", Some("demo-survey-secret"))
+        .header("X-Experience-API-Version", "1.0.3")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(survey_tool, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body["detail"].as_str().unwrap().contains("Ingest"), "the policy decides: {body}");
     let body = assert_problem(no_version, StatusCode::BAD_REQUEST, "malformed-body").await;
     assert!(body["detail"].as_str().unwrap().contains("X-Experience-API-Version"));
     let about: Value = app.get("/xapi/about").await.json().await.unwrap();

@@ -179,21 +179,6 @@ pub fn is_under_16(birth_date: &str, now: Timestamp) -> bool {
     this_year - born_year - i32::from(!had_birthday) < 16
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_under_16;
-    use crate::timestamp::Timestamp;
-
-    #[test]
-    fn age_is_counted_in_whole_years() {
-        let now = Timestamp::parse("2026-11-23T12:00:00Z").unwrap();
-        assert!(is_under_16("2010-11-24", now));
-        assert!(!is_under_16("2010-11-23", now), "the 16th birthday counts");
-        assert!(!is_under_16("1990-01-01", now));
-        assert!(!is_under_16("garbage", now));
-    }
-}
-
 /// A source delivering data of `kind` as itself.
 pub fn source_request(
     schema: &Schema,
@@ -211,4 +196,19 @@ pub fn source_request(
         .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
     let source = uid("Source", id)?;
     Ok(CedarRequest { principal: source.clone(), action, resource: source, context, entities })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_under_16;
+    use crate::timestamp::Timestamp;
+
+    #[test]
+    fn age_is_counted_in_whole_years() {
+        let now = Timestamp::parse("2026-11-23T12:00:00Z").unwrap();
+        assert!(is_under_16("2010-11-24", now));
+        assert!(!is_under_16("2010-11-23", now), "the 16th birthday counts");
+        assert!(!is_under_16("1990-01-01", now));
+        assert!(!is_under_16("garbage", now));
+    }
 }

@@ -378,9 +378,9 @@ impl From<IngestError> for ApiError {
             },
             IngestError::Conflict { .. } => Self::new(ProblemType::Conflict, error.to_string()),
             IngestError::TooMany => Self::new(ProblemType::PayloadTooLarge, error.to_string()),
-            IngestError::UnknownSource(_) | IngestError::Lines(_) => {
-                Self::new(ProblemType::Validation, error.to_string())
-            }
+            IngestError::UnknownSource(_) => Self::not_found(error.to_string()),
+            IngestError::Lines(_) => Self::new(ProblemType::Validation, error.to_string()),
+            IngestError::SourceExists(_) => Self::new(ProblemType::Conflict, error.to_string()),
             IngestError::Purpose(error) => error.into(),
         }
     }

@@ -6,6 +6,7 @@
 
 mod import;
 mod routes;
+mod source_routes;
 pub mod sources;
 mod store;
 mod survey;
@@ -20,6 +21,7 @@ use uuid::Uuid;
 
 pub use import::import_statements;
 pub use routes::router;
+pub use source_routes::router as sources_router;
 pub use sources::Source;
 pub use survey::{SurveyReport, import_survey};
 
@@ -37,6 +39,8 @@ pub enum IngestError {
     Unauthenticated,
     #[error("no source is registered as `{0}`")]
     UnknownSource(String),
+    #[error("a source with the id `{0}` exists already")]
+    SourceExists(String),
     #[error("nothing was imported; fix these lines:\n{}", .0.join("\n"))]
     Lines(Vec<String>),
     #[error("the source `{0}` is suspended")]

@@ -5,9 +5,139 @@ use base64::engine::general_purpose::STANDARD;
 use ring::digest::{SHA256, digest};
 use sqlx::{AnyConnection, Row};
 
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
 use super::IngestError;
 use crate::audit::chain::encode_hex;
+use crate::audit::{self, Actor, Event};
 use crate::timestamp::Timestamp;
+
+/// Record kinds a source may be registered for.
+pub const KINDS: [&str; 4] = ["xapi", "enrolment", "grade", "survey"];
+
+/// A source as administrators see it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SourceView {
+    pub id: String,
+    pub name: String,
+    pub kinds: Vec<String>,
+    /// `active` or `suspended`.
+    pub status: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+/// A freshly issued secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct IssuedSecret {
+    pub source: SourceView,
+    /// Use as the HTTP Basic password with the source id as user name; it is not stored.
+    pub secret: String,
+}
+
+fn new_secret() -> Result<String, IngestError> {
+    let mut bytes = [0u8; 24];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| {
+        IngestError::Purpose(crate::purposes::PurposeError::Corrupt("the system random source failed".to_owned()))
+    })?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub async fn list(connection: &mut AnyConnection) -> Result<Vec<SourceView>, IngestError> {
+    let rows = sqlx::query("SELECT id, name, kinds, status, created_at FROM sources ORDER BY id")
+        .fetch_all(connection)
+        .await?;
+    rows.iter().map(view_from_row).collect()
+}
+
+async fn view(connection: &mut AnyConnection, id: &str) -> Result<SourceView, IngestError> {
+    let row = sqlx::query("SELECT id, name, kinds, status, created_at FROM sources WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(connection)
+        .await?
+        .ok_or_else(|| IngestError::UnknownSource(id.to_owned()))?;
+    view_from_row(&row)
+}
+
+fn view_from_row(row: &sqlx::any::AnyRow) -> Result<SourceView, IngestError> {
+    let kinds: String = row.try_get("kinds")?;
+    let created_at: String = row.try_get("created_at")?;
+    Ok(SourceView {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kinds: serde_json::from_str(&kinds).unwrap_or_default(),
+        status: row.try_get("status")?,
+        created_at: Timestamp::parse(&created_at).unwrap_or_else(|_| Timestamp::now()),
+    })
+}
+
+fn event(actor: &Actor, action: &str, id: &str, reasons: Vec<String>, details: serde_json::Value) -> Event {
+    Event::new(actor.clone(), action, format!("Source::{id}"))
+        .decided(crate::audit::Decision::Allow, reasons)
+        .details(details)
+}
+
+/// Registers a source and issues its first secret, with the audit event, in the caller's
+/// transaction.
+pub async fn create(
+    connection: &mut AnyConnection,
+    id: &str,
+    name: &str,
+    kinds: &[&str],
+    actor: &Actor,
+    reasons: Vec<String>,
+) -> Result<IssuedSecret, IngestError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM sources WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(&mut *connection)
+        .await?;
+    if exists.is_some() {
+        return Err(IngestError::SourceExists(id.to_owned()));
+    }
+    let secret = new_secret()?;
+    register(connection, id, name, kinds, &secret).await?;
+    audit::record(connection, event(actor, "source.registered", id, reasons, json!({ "kinds": kinds }))).await?;
+    Ok(IssuedSecret { source: view(connection, id).await?, secret })
+}
+
+/// Issues a new secret; the old one stops working at once.
+pub async fn rotate(
+    connection: &mut AnyConnection,
+    id: &str,
+    actor: &Actor,
+    reasons: Vec<String>,
+) -> Result<IssuedSecret, IngestError> {
+    view(connection, id).await?;
+    let secret = new_secret()?;
+    sqlx::query("UPDATE sources SET secret_sha256 = $1 WHERE id = $2")
+        .bind(secret_hash(&secret))
+        .bind(id.to_owned())
+        .execute(&mut *connection)
+        .await?;
+    audit::record(connection, event(actor, "source.secret_rotated", id, reasons, json!({}))).await?;
+    Ok(IssuedSecret { source: view(connection, id).await?, secret })
+}
+
+/// Suspends or reactivates a source.
+pub async fn set_status(
+    connection: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    actor: &Actor,
+    reasons: Vec<String>,
+) -> Result<SourceView, IngestError> {
+    let before = view(connection, id).await?;
+    sqlx::query("UPDATE sources SET status = $1 WHERE id = $2")
+        .bind(status.to_owned())
+        .bind(id.to_owned())
+        .execute(&mut *connection)
+        .await?;
+    let details = json!({ "from": before.status, "to": status });
+    audit::record(connection, event(actor, "source.status_changed", id, reasons, details)).await?;
+    view(connection, id).await
+}
 
 /// An authenticated source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -88,6 +88,25 @@ pub async fn build(
     let resource_uid = match resource {
         Resource::AuditLog => uid("AuditLog", "log")?,
         Resource::PolicySet => uid("PolicySet", "active")?,
+        Resource::Source(id) => {
+            let row = sqlx::query("SELECT kinds, status FROM sources WHERE id = $1")
+                .bind(id.clone())
+                .fetch_optional(&mut *connection)
+                .await?;
+            let (kinds, active) = match row {
+                Some(row) => {
+                    let kinds: String = row.try_get("kinds")?;
+                    let status: String = row.try_get("status")?;
+                    (serde_json::from_str::<Vec<String>>(&kinds).unwrap_or_default(), status == "active")
+                }
+                None => (Vec::new(), false),
+            };
+            entities.insert(
+                format!("Source::{id}"),
+                json!({ "uid": { "type": "Consentry::Source", "id": id }, "attrs": { "kinds": kinds, "active": active }, "parents": [] }),
+            );
+            uid("Source", id)?
+        }
         Resource::Purpose(id) => {
             add_purpose(connection, &mut entities, id.as_str()).await?;
             uid("Purpose", id.as_str())?

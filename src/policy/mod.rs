@@ -39,6 +39,7 @@ pub enum Action {
     ViewConsentSummary,
     EditPolicy,
     ActivatePolicy,
+    ManageSources,
 }
 
 impl Action {
@@ -52,10 +53,11 @@ impl Action {
             Action::ViewConsentSummary => "ViewConsentSummary",
             Action::EditPolicy => "EditPolicy",
             Action::ActivatePolicy => "ActivatePolicy",
+            Action::ManageSources => "ManageSources",
         }
     }
 
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -64,6 +66,7 @@ impl Action {
         Action::ViewConsentSummary,
         Action::EditPolicy,
         Action::ActivatePolicy,
+        Action::ManageSources,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -78,6 +81,7 @@ pub enum Resource {
     Purpose(PurposeId),
     Subject(Uuid),
     PolicySet,
+    Source(String),
 }
 
 impl Resource {
@@ -88,6 +92,7 @@ impl Resource {
             Resource::Purpose(id) => format!("Purpose::{id}"),
             Resource::Subject(id) => format!("Subject::{id}"),
             Resource::PolicySet => "PolicySet".to_owned(),
+            Resource::Source(id) => format!("Source::{id}"),
         }
     }
 
@@ -98,6 +103,7 @@ impl Resource {
             None if name == "PolicySet" => Some(Resource::PolicySet),
             Some(("Purpose", id)) => PurposeId::parse(id).ok().map(Resource::Purpose),
             Some(("Subject", id)) => Uuid::parse_str(id).ok().map(Resource::Subject),
+            Some(("Source", id)) => Some(Resource::Source(id.to_owned())),
             _ => None,
         }
     }

@@ -84,6 +84,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::consent::router())
         .merge(crate::policy::router())
         .merge(crate::ingest::router())
+        .merge(crate::ingest::sources_router())
         .merge(crate::demo::router())
         .split_for_parts()
 }

@@ -361,3 +361,58 @@ async fn survey_answers_import_all_or_nothing_and_once() {
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 stored, 2 already stored"));
     assert_eq!(count().await, 2, "importing again changes nothing");
 }
+
+#[tokio::test]
+async fn admins_register_rotate_and_suspend_sources() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let admin = app.token_for("admin1").await;
+    let post_as = |user: String, secret: String| {
+        app.client
+            .post(app.url("/xapi/statements"))
+            .basic_auth(user, Some(secret))
+            .header("X-Experience-API-Version", "1.0.3")
+            .json(&spec_example())
+            .send()
+    };
+
+    let created =
+        app.post_as("/api/v1/sources", &admin, &json!({ "id": "moodle", "name": "Moodle", "kinds": ["xapi"] })).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let first: Value = created.json().await.unwrap();
+    let first_secret = first["secret"].as_str().unwrap().to_owned();
+    assert_eq!(post_as("moodle".to_owned(), first_secret.clone()).await.unwrap().status(), StatusCode::OK);
+
+    let rotated: Value = app.post_as("/api/v1/sources/moodle/rotate", &admin, &json!({})).await.json().await.unwrap();
+    let second_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        post_as("moodle".to_owned(), first_secret).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED,
+        "the old secret stops"
+    );
+    assert_eq!(post_as("moodle".to_owned(), second_secret.clone()).await.unwrap().status(), StatusCode::OK);
+
+    let suspended = app.post_as("/api/v1/sources/moodle/status", &admin, &json!({ "status": "suspended" })).await;
+    assert_eq!(suspended.status(), StatusCode::OK);
+    assert_problem(post_as("moodle".to_owned(), second_secret).await.unwrap(), StatusCode::FORBIDDEN, "forbidden")
+        .await;
+
+    let listed: Value = app.get_as("/api/v1/sources", &admin).await.json().await.unwrap();
+    assert!(
+        listed.as_array().unwrap().iter().any(|source| source["id"] == "moodle" && source["status"] == "suspended")
+    );
+    assert!(!listed.to_string().contains("secret"), "secrets are shown once, never listed");
+    let taken =
+        app.post_as("/api/v1/sources", &admin, &json!({ "id": "moodle", "name": "Moodle", "kinds": ["xapi"] })).await;
+    assert_problem(taken, StatusCode::CONFLICT, "conflict").await;
+    let bad = app.post_as("/api/v1/sources", &admin, &json!({ "id": "Bad Id", "name": "", "kinds": ["video"] })).await;
+    let body = assert_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    let fields: Vec<&str> =
+        body["errors"].as_array().unwrap().iter().map(|error| error["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["id", "name", "kinds[0]"]);
+    let teacher = app.token_for("teacher01").await;
+    assert_problem(app.get_as("/api/v1/sources", &teacher).await, StatusCode::FORBIDDEN, "forbidden").await;
+    let officer = app.token_for("po1").await;
+    let log: Value =
+        app.get_as("/api/v1/audit/events?action=source.secret_rotated", &officer).await.json().await.unwrap();
+    assert_eq!(log["events"][0]["actor"]["id"], "admin1");
+}

@@ -1,0 +1,156 @@
+//! The source registry over HTTP: register, list, rotate secrets, suspend.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::sources::{self, IssuedSecret, KINDS, SourceView};
+use crate::audit::Actor;
+use crate::auth::Principal;
+use crate::policy::{Action, Resource};
+use crate::problem::{ApiError, AppJson, FieldError, ProblemDetails};
+use crate::server::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sources, create_source))
+        .routes(routes!(rotate_source_secret))
+        .routes(routes!(change_source_status))
+}
+
+/// A source to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSourceBody {
+    /// Lowercase letters, digits and dashes; the HTTP Basic user name.
+    id: String,
+    name: String,
+    /// Record kinds it may deliver: `xapi`, `enrolment`, `grade`, `survey`.
+    kinds: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceStatusBody {
+    /// `active` or `suspended`.
+    status: String,
+}
+
+fn validate(body: &NewSourceBody) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    let id_ok = (2..=63).contains(&body.id.len())
+        && body.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        errors.push(FieldError::new("id", "2 to 63 lowercase letters, digits and dashes"));
+    }
+    if body.name.trim().is_empty() {
+        errors.push(FieldError::new("name", "must not be empty"));
+    }
+    if body.kinds.is_empty() {
+        errors.push(FieldError::new("kinds", "a source delivers at least one kind"));
+    }
+    for (index, kind) in body.kinds.iter().enumerate() {
+        if !KINDS.contains(&kind.as_str()) {
+            errors.push(FieldError::new(format!("kinds[{index}]"), format!("must be one of {}", KINDS.join(", "))));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(errors)) }
+}
+
+/// The registered sources.
+#[utoipa::path(get, path = "/api/v1/sources", tag = "ingest", operation_id = "list_sources",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every source, without secrets", body = [SourceView]),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or privacy officer", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn list_sources(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<SourceView>>, ApiError> {
+    state.gate.authorize(&principal, Action::ManageSources, Resource::Source("*".to_owned())).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    Ok(Json(sources::list(&mut connection).await?))
+}
+
+/// Register a source.
+///
+/// Returns its secret once; Consentry keeps only a hash of it.
+#[utoipa::path(post, path = "/api/v1/sources", tag = "ingest", operation_id = "create_source",
+    request_body = NewSourceBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The source and its secret, shown once", body = IssuedSecret),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or privacy officer", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid id, name or kinds", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn create_source(
+    State(state): State<AppState>,
+    principal: Principal,
+    AppJson(body): AppJson<NewSourceBody>,
+) -> Result<(StatusCode, Json<IssuedSecret>), ApiError> {
+    validate(&body)?;
+    let decision = state.gate.authorize(&principal, Action::ManageSources, Resource::Source(body.id.clone())).await?;
+    let kinds: Vec<&str> = body.kinds.iter().map(String::as_str).collect();
+    let mut tx = state.db.begin().await?;
+    let issued =
+        sources::create(&mut tx, &body.id, &body.name, &kinds, &Actor::from(&principal), decision.reasons).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Rotate a source's secret.
+///
+/// The old secret stops working at once; the new one is shown once.
+#[utoipa::path(post, path = "/api/v1/sources/{id}/rotate", tag = "ingest", operation_id = "rotate_source_secret",
+    params(("id" = String, Path, description = "Source id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new secret, shown once", body = IssuedSecret),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or privacy officer", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn rotate_source_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<IssuedSecret>, ApiError> {
+    let decision = state.gate.authorize(&principal, Action::ManageSources, Resource::Source(id.clone())).await?;
+    let mut tx = state.db.begin().await?;
+    let issued = sources::rotate(&mut tx, &id, &Actor::from(&principal), decision.reasons).await?;
+    tx.commit().await?;
+    Ok(Json(issued))
+}
+
+/// Suspend or reactivate a source.
+#[utoipa::path(post, path = "/api/v1/sources/{id}/status", tag = "ingest", operation_id = "change_source_status",
+    params(("id" = String, Path, description = "Source id")),
+    request_body = SourceStatusBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The source in its new status", body = SourceView),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin or privacy officer", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such source", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown status", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn change_source_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<SourceStatusBody>,
+) -> Result<Json<SourceView>, ApiError> {
+    if !["active", "suspended"].contains(&body.status.as_str()) {
+        return Err(ApiError::invalid_field("status", "must be active or suspended"));
+    }
+    let decision = state.gate.authorize(&principal, Action::ManageSources, Resource::Source(id.clone())).await?;
+    let mut tx = state.db.begin().await?;
+    let source = sources::set_status(&mut tx, &id, &body.status, &Actor::from(&principal), decision.reasons).await?;
+    tx.commit().await?;
+    Ok(Json(source))
+}

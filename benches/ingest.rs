@@ -42,7 +42,8 @@ fn main() {
         seed(&db, &Institution::generate(0.05)).await.unwrap();
         db
     });
-    let settings = Settings { catalogue: Arc::new(Catalogue::new(&[]).unwrap()), mode: IngestMode::Minimise };
+    let config = consentry::config::IngestConfig { mode: IngestMode::Minimise, ..Default::default() };
+    let settings = Settings::new(Arc::new(Catalogue::new(&[]).unwrap()), &config);
     let source =
         runtime.block_on(async { sources::find(&mut db.pool().acquire().await.unwrap(), "demo-lms").await.unwrap() });
     let subject: Uuid = runtime.block_on(async {

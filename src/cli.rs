@@ -417,7 +417,7 @@ async fn import_xapi_file(args: StoreArgs, source: &str, file: &Path) -> Result<
     init_logging(&config)?;
     let input = std::fs::File::open(file).map_err(|error| CliError::Usage(format!("{}: {error}", file.display())))?;
     let catalogue = crate::catalogue::Catalogue::new(&config.catalogue.fields).map_err(StartError::from)?;
-    let settings = crate::ingest::Settings { catalogue: std::sync::Arc::new(catalogue), mode: config.ingest.mode };
+    let settings = crate::ingest::Settings::new(std::sync::Arc::new(catalogue), &config.ingest);
     let data_dir = DataDir::open(&config.data_dir)?;
     let db = startup::open_store(&config, &data_dir).await?;
     let imported = crate::ingest::import_statements(&db, &settings, source, std::io::BufReader::new(input)).await;

@@ -187,10 +187,20 @@ pub struct CatalogueConfig {
 }
 
 /// How incoming data is kept.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     pub mode: IngestMode,
+    /// Requests per second each source may make on average…
+    pub requests_per_second: u32,
+    /// …and in a burst.
+    pub burst: u32,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { mode: IngestMode::default(), requests_per_second: 50, burst: 100 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -318,6 +328,9 @@ impl Config {
         }
         if self.auth.audience.trim().is_empty() {
             return invalid("auth.audience", "must not be empty");
+        }
+        if self.ingest.requests_per_second == 0 || self.ingest.burst == 0 {
+            return invalid("ingest.requests_per_second", "the rate and the burst must be at least 1");
         }
         if self.audit.retention_days < MIN_AUDIT_RETENTION_DAYS {
             return invalid("audit.retention_days", "must be at least 183 (six months, AI Act Art. 26(6))");

@@ -38,6 +38,7 @@ pub enum ProblemType {
     PayloadTooLarge,
     UnsupportedMediaType,
     Validation,
+    TooManyRequests,
     ServiceUnavailable,
     Internal,
 }
@@ -55,6 +56,7 @@ impl ProblemType {
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::Validation => "validation",
+            Self::TooManyRequests => "too-many-requests",
             Self::ServiceUnavailable => "service-unavailable",
             Self::Internal => "internal",
         }
@@ -76,6 +78,7 @@ impl ProblemType {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,6 +96,7 @@ impl ProblemType {
             Self::PayloadTooLarge => "Request body too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::Validation => "Invalid request",
+            Self::TooManyRequests => "Too many requests",
             Self::ServiceUnavailable => "Service unavailable",
             Self::Internal => "Internal error",
         }
@@ -110,6 +114,7 @@ impl ProblemType {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::UNPROCESSABLE_ENTITY => Self::Validation,
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
             StatusCode::SERVICE_UNAVAILABLE => Self::ServiceUnavailable,
             StatusCode::INTERNAL_SERVER_ERROR => Self::Internal,
             _ => return None,
@@ -168,6 +173,7 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     www_authenticate: Option<String>,
+    retry_after: Option<u64>,
     /// The cause of a 5xx, for the log only.
     internal: Option<String>,
 }
@@ -178,7 +184,14 @@ struct InternalCause(String);
 
 impl ApiError {
     pub fn new(kind: ProblemType, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into(), errors: Vec::new(), www_authenticate: None, internal: None }
+        Self {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            www_authenticate: None,
+            retry_after: None,
+            internal: None,
+        }
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -230,6 +243,9 @@ impl IntoResponse for ApiError {
         set_problem_content_type(&mut response);
         if let Some(challenge) = self.www_authenticate.and_then(|value| HeaderValue::from_str(&value).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(cause) = self.internal {
             response.extensions_mut().insert(InternalCause(cause));
@@ -378,6 +394,10 @@ impl From<IngestError> for ApiError {
             },
             IngestError::Conflict { .. } => Self::new(ProblemType::Conflict, error.to_string()),
             IngestError::TooMany => Self::new(ProblemType::PayloadTooLarge, error.to_string()),
+            IngestError::RateLimited { retry_after_seconds } => Self {
+                retry_after: Some(retry_after_seconds),
+                ..Self::new(ProblemType::TooManyRequests, error.to_string())
+            },
             IngestError::UnknownSource(_) => Self::not_found(error.to_string()),
             IngestError::Lines(_) => Self::new(ProblemType::Validation, error.to_string()),
             IngestError::SourceExists(_) => Self::new(ProblemType::Conflict, error.to_string()),

@@ -80,7 +80,7 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
         institution = demo::institution_contact();
     }
     let catalogue = Arc::new(catalogue);
-    let ingest = crate::ingest::Settings { catalogue: Arc::clone(&catalogue), mode: config.ingest.mode };
+    let ingest = crate::ingest::Settings::new(Arc::clone(&catalogue), &config.ingest);
     let state = AppState {
         db,
         verifier: Arc::new(verifier),

@@ -57,6 +57,8 @@ pub enum IngestError {
     Conflict { index: usize, id: Uuid },
     #[error("a request carries at most {MAX_STATEMENTS_PER_REQUEST} statements")]
     TooMany,
+    #[error("this source sends faster than it may; try again in {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("the X-Experience-API-Version header must name 1.0.x or 2.0.0")]
     Version,
     #[error("the body must be a statement or an array of statements")]
@@ -112,10 +114,29 @@ pub async fn ingest_statements(
 }
 
 /// What ingest needs to know of the installation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub catalogue: std::sync::Arc<Catalogue>,
     pub mode: IngestMode,
+    /// Requests per source, so that one misconfigured system cannot crowd out the others.
+    pub limiter: std::sync::Arc<governor::DefaultKeyedRateLimiter<String>>,
+}
+
+impl Settings {
+    pub fn new(catalogue: std::sync::Arc<Catalogue>, config: &crate::config::IngestConfig) -> Self {
+        let per_second = std::num::NonZeroU32::new(config.requests_per_second).unwrap_or(std::num::NonZeroU32::MIN);
+        let burst = std::num::NonZeroU32::new(config.burst).unwrap_or(std::num::NonZeroU32::MIN);
+        let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+        Self { catalogue, mode: config.mode, limiter: std::sync::Arc::new(governor::RateLimiter::keyed(quota)) }
+    }
+
+    /// Whether `source` may make another request now; the error says when it may.
+    pub fn admit(&self, source: &str) -> Result<(), IngestError> {
+        self.limiter.check_key(&source.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            IngestError::RateLimited { retry_after_seconds: wait.as_secs().max(1) }
+        })
+    }
 }
 
 /// [`ingest_statements`] inside the caller's transaction, for imports that span batches.

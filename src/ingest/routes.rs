@@ -75,6 +75,7 @@ async fn authenticated_body(
     let mut connection = state.db.pool().acquire().await?;
     let source = sources::authenticate(&mut connection, authorization).await?;
     drop(connection);
+    state.ingest.admit(&source.id)?;
     state.gate.authorize_ingest(&source.id, &source.kinds, "xapi").await?;
     let version = headers.get(VERSION_HEADER).and_then(|value| value.to_str().ok()).unwrap_or_default();
     if !(version.starts_with("1.0.") || version == "2.0.0") {

@@ -416,3 +416,24 @@ async fn admins_register_rotate_and_suspend_sources() {
         app.get_as("/api/v1/audit/events?action=source.secret_rotated", &officer).await.json().await.unwrap();
     assert_eq!(log["events"][0]["actor"]["id"], "admin1");
 }
+
+#[tokio::test]
+async fn a_source_sending_too_fast_is_asked_to_wait() {
+    let app = TestApp::builder(Store::Sqlite)
+        .configure(|config| {
+            config.ingest.requests_per_second = 1;
+            config.ingest.burst = 2;
+        })
+        .spawn()
+        .await;
+
+    let first = post_statements(&app, &spec_example()).await;
+    let second = post_statements(&app, &spec_example()).await;
+    let third = post_statements(&app, &spec_example()).await;
+
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    let retry_after = third.headers().get("retry-after").map(|value| value.to_str().unwrap().to_owned());
+    assert_problem(third, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
+    assert!(retry_after.is_some_and(|seconds| seconds.parse::<u64>().unwrap() >= 1));
+}

@@ -87,6 +87,18 @@ enum PolicyCommand {
 
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
+    /// Import enrolments and grades from a OneRoster 1.1 CSV export folder, all or nothing;
+    /// importing the same export again changes nothing.
+    Oneroster {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The registered source the export comes from, e.g. demo-sis
+        #[arg(long, value_name = "SOURCE")]
+        source: String,
+        /// The folder with users.csv, courses.csv, classes.csv, enrollments.csv, lineItems.csv, results.csv
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Import questionnaire answers from CSV (instrument,item,student_number,score,answered_at),
     /// all or nothing; importing the same file again changes nothing.
     Survey {
@@ -246,6 +258,9 @@ pub async fn run() -> ExitCode {
         }
         Command::Import { command: ImportCommand::Survey { store, source, file } } => {
             import_survey_file(store, &source, &file).await
+        }
+        Command::Import { command: ImportCommand::Oneroster { store, source, dir } } => {
+            import_oneroster_dir(store, &source, &dir).await
         }
         Command::Policy { command: PolicyCommand::Validate { dir } } => validate_policies(&dir).map(|_| ()),
         Command::Policy { command: PolicyCommand::Test { dir } } => test_policies(&dir),
@@ -449,6 +464,30 @@ async fn import_survey_file(args: StoreArgs, source: &str, file: &Path) -> Resul
         report.lines,
         file.display(),
         report.stored,
+        report.already_stored,
+        report.dropped
+    ))
+}
+
+async fn import_oneroster_dir(args: StoreArgs, source: &str, dir: &Path) -> Result<(), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!("DIR: {} is not a folder", dir.display())));
+    }
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let imported = crate::ingest::import_oneroster(&db, source, dir).await;
+    db.close().await;
+    let report = imported?;
+    write_stdout(&format!(
+        "imported {} enrolments and {} grades from {} ({} new students, {} new courses, {} already stored, {} not stored: no purpose reads them)\n",
+        report.enrolments,
+        report.grades,
+        dir.display(),
+        report.students,
+        report.courses,
         report.already_stored,
         report.dropped
     ))

@@ -172,6 +172,9 @@ pub const CLIENTS: [Client; 3] = [
 
 /// The demo LMS: an xAPI source with documented HTTP Basic credentials.
 pub const DEMO_SOURCE: (&str, &str, &str) = ("demo-lms", "Hogeschool Demo LMS", "demo-lms-secret");
+/// The demo student information system, for `consentry import oneroster`.
+pub const DEMO_SIS_SOURCE: (&str, &str, &str) =
+    ("demo-sis", "Hogeschool Demo student information system", "demo-sis-secret");
 /// The demo wellbeing questionnaire tool, for `consentry import survey`.
 pub const DEMO_SURVEY_SOURCE: (&str, &str, &str) =
     ("demo-survey", "Hogeschool Demo wellbeing questionnaire", "demo-survey-secret");

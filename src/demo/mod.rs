@@ -9,7 +9,7 @@ mod purposes;
 mod routes;
 mod seed;
 
-pub use institution::{CLIENTS, DEMO_SOURCE, DEMO_SURVEY_SOURCE, DemoPrincipal, Institution};
+pub use institution::{CLIENTS, DEMO_SIS_SOURCE, DEMO_SOURCE, DEMO_SURVEY_SOURCE, DemoPrincipal, Institution};
 pub use routes::router;
 pub use seed::{SeedError, SeedOutcome, seed};
 

@@ -81,6 +81,8 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     }
     let (source_id, source_name, source_secret) = super::DEMO_SOURCE;
     crate::ingest::sources::register(&mut tx, source_id, source_name, &["xapi"], source_secret).await?;
+    let (sis_id, sis_name, sis_secret) = super::DEMO_SIS_SOURCE;
+    crate::ingest::sources::register(&mut tx, sis_id, sis_name, &["enrolment", "grade"], sis_secret).await?;
     let (survey_id, survey_name, survey_secret) = super::DEMO_SURVEY_SOURCE;
     crate::ingest::sources::register(&mut tx, survey_id, survey_name, &["survey"], survey_secret).await?;
     let seeder = Actor::system("demo");

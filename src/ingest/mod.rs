@@ -5,6 +5,7 @@
 //! what was stored, what was already there, and which fields were dropped.
 
 mod import;
+mod oneroster;
 mod routes;
 mod source_routes;
 pub mod sources;
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use import::import_statements;
+pub use oneroster::{OneRosterReport, import_oneroster};
 pub use routes::router;
 pub use source_routes::router as sources_router;
 pub use sources::Source;

@@ -437,3 +437,95 @@ async fn a_source_sending_too_fast_is_asked_to_wait() {
     assert_problem(third, StatusCode::TOO_MANY_REQUESTS, "too-many-requests").await;
     assert!(retry_after.is_some_and(|seconds| seconds.parse::<u64>().unwrap() >= 1));
 }
+
+fn oneroster_export(results: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("manifest.csv", "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\nfile.users,bulk\n");
+    write(
+        "users.csv",
+        "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n\
+         u1,active,,true,org1,student,s0001,,Anna,Jansen,,4100001,,,,,,\n\
+         u2,active,,true,org1,student,newbie,,Noor,Bakker,,4199999,noor@example.com,,,,,\n\
+         t1,active,,true,org1,teacher,teacher01,,Tim,Smit,,T1,,,,,,\n",
+    );
+    write(
+        "courses.csv",
+        "sourcedId,status,dateLastModified,schoolYearSourcedId,title,courseCode,grades,orgSourcedId,subjects,subjectCodes\ncrs1,active,,y1,Programming Basics,c01,,org1,,\n",
+    );
+    write(
+        "classes.csv",
+        "sourcedId,status,dateLastModified,title,grades,courseSourcedId,classCode,classType,location,schoolSourcedId,termSourcedIds,subjects,subjectCodes,periods\ncls1,active,,PB-1,,crs1,PB1,scheduled,,org1,term1,,,\n",
+    );
+    write(
+        "enrollments.csv",
+        "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role,primary,beginDate,endDate\n\
+         e1,active,,cls1,org1,u1,student,false,2026-02-02,\n\
+         e2,active,,cls1,org1,u2,student,false,2026-02-02,\n\
+         e3,active,,cls1,org1,t1,teacher,true,2026-02-02,\n",
+    );
+    write(
+        "lineItems.csv",
+        "sourcedId,status,dateLastModified,title,description,assignDate,dueDate,classSourcedId,categorySourcedId,gradingPeriodSourcedId,resultValueMin,resultValueMax\nli1,active,,Final,,2026-06-01,2026-06-20,cls1,cat1,gp1,1,10\n",
+    );
+    write("results.csv", results);
+    dir
+}
+
+#[tokio::test]
+async fn a_oneroster_export_imports_all_or_nothing_and_once() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let import = |dir: std::path::PathBuf| {
+        tokio::process::Command::new(crate::helpers::binary())
+            .args(["import", "oneroster", dir.to_str().unwrap(), "--source", "demo-sis"])
+            .args(["--data-dir", app.data_dir().to_str().unwrap()])
+            .output()
+    };
+    let grades = || async {
+        let db = app.db().await;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = 'grade' AND item = 'Final'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        count
+    };
+    let good = "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,comment\n\
+                r1,active,,li1,u1,fully graded,7.5,2026-06-25,\n\
+                r2,active,,li1,u2,fully graded,6.0,2026-06-25,\n";
+    let broken = oneroster_export(
+        "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,comment\n\
+         r1,active,,li1,u1,fully graded,7.5,2026-06-25,\n\
+         r2,active,,li1,u9,fully graded,6.0,2026-06-25,\n",
+    );
+
+    let refused = import(broken.path().to_path_buf()).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("results.csv line 3"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(grades().await, 0, "all or nothing");
+
+    let export = oneroster_export(good);
+    let first = import(export.path().to_path_buf()).await.unwrap();
+    let second = import(export.path().to_path_buf()).await.unwrap();
+
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let summary = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(summary.contains("2 enrolments and 2 grades") && summary.contains("1 new students"), "{summary}");
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("4 already stored"),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    assert_eq!(grades().await, 2, "importing again changes nothing");
+    let db = app.db().await;
+    let known: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM subject_identifiers WHERE scheme = 'student_number' AND value = '4199999'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(known, 1, "a new student is registered by student number");
+}

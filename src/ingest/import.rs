@@ -54,6 +54,16 @@ pub async fn import_statements(
     Ok(total)
 }
 
+/// A spinner counting lines on a terminal (hidden elsewhere).
+pub fn spinner(message: &'static str) -> ProgressBar {
+    let progress = ProgressBar::new_spinner().with_message(message);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos} lines")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress
+}
+
 async fn store_batch(
     tx: &mut sqlx::AnyConnection,
     settings: &Settings,

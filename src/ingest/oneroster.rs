@@ -139,12 +139,16 @@ fn derived(sourced_id: &str, kind: &str) -> Uuid {
 
 pub async fn import_oneroster(db: &Db, source: &str, dir: &Path) -> Result<OneRosterReport, IngestError> {
     let mut problems = Vec::new();
+    let progress = super::import::spinner("reading the OneRoster export");
     let users: Vec<(usize, User)> = rows(dir, "users.csv", &mut problems);
     let courses: Vec<(usize, Course)> = rows(dir, "courses.csv", &mut problems);
     let classes: Vec<(usize, Class)> = rows(dir, "classes.csv", &mut problems);
     let enrollments: Vec<(usize, Enrollment)> = rows(dir, "enrollments.csv", &mut problems);
     let line_items: Vec<(usize, LineItem)> = rows(dir, "lineItems.csv", &mut problems);
     let results: Vec<(usize, ResultRow)> = rows(dir, "results.csv", &mut problems);
+    progress.inc(
+        (users.len() + courses.len() + classes.len() + enrollments.len() + line_items.len() + results.len()) as u64,
+    );
     if !dir.join("users.csv").exists() {
         problems.push("users.csv: missing from the export".to_owned());
     }
@@ -299,6 +303,7 @@ pub async fn import_oneroster(db: &Db, source: &str, dir: &Path) -> Result<OneRo
             report.dropped += 1;
         }
     }
+    progress.finish_and_clear();
     if !problems.is_empty() {
         return Err(IngestError::Lines(problems));
     }

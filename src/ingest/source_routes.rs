@@ -70,6 +70,7 @@ fn validate(body: &NewSourceBody) -> Result<(), ApiError> {
         (status = 403, description = "Not an admin or privacy officer", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 async fn list_sources(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<SourceView>>, ApiError> {
+    // Listing concerns the registry as a whole, which `Source::"*"` stands for.
     state.gate.authorize(&principal, Action::ManageSources, Resource::Source("*".to_owned())).await?;
     let mut connection = state.db.pool().acquire().await?;
     Ok(Json(sources::list(&mut connection).await?))

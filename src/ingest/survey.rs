@@ -49,8 +49,10 @@ pub async fn import_survey(db: &Db, source: &str, input: impl Read, file: &str) 
     let keep = needed.keeps("survey.answer");
     let mut problems = Vec::new();
     let mut answers = Vec::new();
+    let progress = super::import::spinner("reading answers");
     for (index, line) in csv::Reader::from_reader(input).into_deserialize::<Line>().enumerate() {
         let number = index + 2;
+        progress.inc(1);
         let line = match line {
             Ok(line) => line,
             Err(error) => {
@@ -83,6 +85,7 @@ pub async fn import_survey(db: &Db, source: &str, input: impl Read, file: &str) 
         record.value_number = Some(line.score);
         answers.push(record);
     }
+    progress.finish_and_clear();
     if !problems.is_empty() {
         return Err(IngestError::Lines(problems));
     }

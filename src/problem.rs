@@ -382,9 +382,10 @@ impl From<IngestError> for ApiError {
                 errors: vec![FieldError::new(format!("statements[{index}].{}", source.property), source.rule.clone())],
                 ..Self::new(ProblemType::MalformedBody, error.to_string())
             },
-            IngestError::Version | IngestError::NotStatements => {
-                Self::new(ProblemType::MalformedBody, error.to_string())
-            }
+            IngestError::Version
+            | IngestError::NotStatements
+            | IngestError::NotMergeable
+            | IngestError::BadParameter(_) => Self::new(ProblemType::MalformedBody, error.to_string()),
             IngestError::Special { index, ref field } => Self {
                 errors: vec![FieldError::new(
                     format!("statements[{index}].{field}"),

@@ -4,6 +4,8 @@
 //! A batch is stored whole or not at all, with one audit event that counts what came in,
 //! what was stored, what was already there, and which fields were dropped.
 
+mod document_routes;
+mod documents;
 mod import;
 mod oneroster;
 mod routes;
@@ -20,6 +22,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use document_routes::router as documents_router;
 pub use import::import_statements;
 pub use oneroster::{OneRosterReport, import_oneroster};
 pub use routes::router;
@@ -65,6 +68,10 @@ pub enum IngestError {
     Version,
     #[error("the body must be a statement or an array of statements")]
     NotStatements,
+    #[error("POST merges JSON objects only: the stored document and the body must both be JSON objects")]
+    NotMergeable,
+    #[error("{0}")]
+    BadParameter(String),
     #[error(transparent)]
     Purpose(#[from] crate::purposes::PurposeError),
 }

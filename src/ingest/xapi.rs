@@ -127,6 +127,12 @@ pub fn duration_ms(text: &str) -> Option<i64> {
     }
 }
 
+/// An Agent given as a query parameter (xAPI document resources), by its identifier.
+pub fn agent_parameter(text: &str) -> Result<ActorId, Invalid> {
+    let value: Value = serde_json::from_str(text).map_err(|_| invalid("agent", "must be an Agent as JSON"))?;
+    agent(&value, "agent").map(|(identifier, _)| identifier)
+}
+
 fn agent(value: &Value, property: &str) -> Result<(ActorId, Option<String>), Invalid> {
     let map = object(value, property)?;
     match string(map, "objectType", &format!("{property}.objectType"))? {

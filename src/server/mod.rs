@@ -85,6 +85,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::policy::router())
         .merge(crate::ingest::router())
         .merge(crate::ingest::sources_router())
+        .merge(crate::ingest::documents_router())
         .merge(crate::demo::router())
         .split_for_parts()
 }

@@ -529,3 +529,65 @@ async fn a_oneroster_export_imports_all_or_nothing_and_once() {
     .unwrap();
     assert_eq!(known, 1, "a new student is registered by student number");
 }
+
+fn document_request(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    app.client
+        .request(method, app.url(path))
+        .basic_auth(SOURCE.0, Some(SOURCE.1))
+        .header("X-Experience-API-Version", "1.0.3")
+}
+
+const STATE: &str = "/xapi/activities/state?activityId=https%3A%2F%2Flms.example%2Fa1&agent=%7B%22mbox%22%3A%22mailto%3As1%40example.com%22%7D&stateId=bookmark";
+
+#[tokio::test]
+async fn in_minimise_mode_documents_are_accepted_and_not_kept() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+
+    let put = document_request(&app, reqwest::Method::PUT, STATE).json(&json!({ "page": 7 })).send().await.unwrap();
+    let get = document_request(&app, reqwest::Method::GET, STATE).send().await.unwrap();
+    let missing =
+        document_request(&app, reqwest::Method::GET, "/xapi/activities/state?stateId=x").send().await.unwrap();
+
+    assert_eq!(put.status(), StatusCode::NO_CONTENT, "content writing state does not fail");
+    assert_problem(get, StatusCode::NOT_FOUND, "not-found").await;
+    assert_problem(missing, StatusCode::BAD_REQUEST, "malformed-body").await;
+    let person: Value = document_request(
+        &app,
+        reqwest::Method::GET,
+        "/xapi/agents?agent=%7B%22mbox%22%3A%22mailto%3As1%40example.com%22%7D",
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(person, json!({ "objectType": "Person", "mbox": ["mailto:s1@example.com"] }));
+}
+
+#[tokio::test]
+async fn in_conformant_mode_documents_are_kept_merged_and_deleted() {
+    let app = TestApp::builder(Store::Sqlite)
+        .configure(|config| config.ingest.mode = consentry::config::IngestMode::Conformant)
+        .spawn()
+        .await;
+
+    let put = document_request(&app, reqwest::Method::PUT, STATE).json(&json!({ "page": 7 })).send().await.unwrap();
+    let merged = document_request(&app, reqwest::Method::POST, STATE).json(&json!({ "zoom": 2 })).send().await.unwrap();
+    let got = document_request(&app, reqwest::Method::GET, STATE).send().await.unwrap();
+
+    assert_eq!(put.status(), StatusCode::NO_CONTENT);
+    assert_eq!(merged.status(), StatusCode::NO_CONTENT);
+    assert!(got.headers().contains_key("etag"));
+    let document: Value = got.json().await.unwrap();
+    assert_eq!(document, json!({ "page": 7, "zoom": 2 }));
+    let listing = STATE.replace("&stateId=bookmark", "");
+    let ids: Value = document_request(&app, reqwest::Method::GET, &listing).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ids, json!(["bookmark"]));
+    let deleted = document_request(&app, reqwest::Method::DELETE, STATE).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        document_request(&app, reqwest::Method::GET, STATE).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+}

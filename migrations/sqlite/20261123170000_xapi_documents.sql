@@ -15,3 +15,6 @@ CREATE TABLE xapi_documents (
     updated_at   TEXT NOT NULL
 );
 CREATE INDEX xapi_documents_by_scope ON xapi_documents (scope, updated_at);
+
+-- Statements voided by a later statement of the same source (xAPI 1.0.3 §2.3.2).
+ALTER TABLE records ADD COLUMN voided SMALLINT NOT NULL DEFAULT 0 CHECK (voided IN (0, 1));

@@ -9,7 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
 
 use super::institution::{
-    ACTIVITIES_PER_COURSE, Course, Institution, SEED, SEMESTER_START_UNIX, SEMESTER_WEEKS, Student, deterministic_uuid,
+    ACTIVITIES_PER_COURSE, Course, DEMO_SIS_SOURCE, DEMO_SOURCE, DEMO_SURVEY_SOURCE, Institution, SEED,
+    SEMESTER_START_UNIX, SEMESTER_WEEKS, Student, deterministic_uuid,
 };
 use crate::records::{Category, NewRecord, RecordKind};
 use crate::timestamp::Timestamp;
@@ -63,7 +64,8 @@ fn enrolments(rng: &mut ChaCha8Rng, student: &Student, courses: &[&Course]) -> V
         .iter()
         .map(|course| {
             let at = at_offset(rng, -WEEK_SECONDS, 0);
-            let mut record = new_record(rng, student, "sis", RecordKind::Enrolment, Category::Enrolment, at);
+            let mut record =
+                new_record(rng, student, DEMO_SIS_SOURCE.0, RecordKind::Enrolment, Category::Enrolment, at);
             record.course_id = Some(course.id.clone());
             record.value_text = Some("active".to_owned());
             record
@@ -98,7 +100,7 @@ fn statement(
     at: Timestamp,
     ability: f64,
 ) -> NewRecord {
-    let mut record = new_record(rng, student, "lms", RecordKind::Xapi, Category::Activity, at);
+    let mut record = new_record(rng, student, DEMO_SOURCE.0, RecordKind::Xapi, Category::Activity, at);
     record.statement_id = Some(uuid::Builder::from_random_bytes(rng.random()).into_uuid());
     record.course_id = Some(course.id.clone());
     record.object_id = Some(format!("{}/activity/{:02}", course.activity_iri(), activity + 1));
@@ -151,7 +153,8 @@ fn questionnaire(rng: &mut ChaCha8Rng, student: &Student, week: u32) -> Vec<NewR
     SURVEY_ITEMS
         .iter()
         .map(|&(item, maximum)| {
-            let mut record = new_record(rng, student, "survey", RecordKind::Survey, Category::Wellbeing, at);
+            let mut record =
+                new_record(rng, student, DEMO_SURVEY_SOURCE.0, RecordKind::Survey, Category::Wellbeing, at);
             // Stress and workload read the other way round: drifting students score them high.
             let inverted = matches!(item, "stress" | "workload");
             let leaning = if drifting != inverted { 0.0 } else { 1.0 };
@@ -175,7 +178,7 @@ fn grades(rng: &mut ChaCha8Rng, student: &Student, courses: &[&Course]) -> Vec<N
                 return None;
             }
             let at = at_offset(rng, end, end + WEEK_SECONDS);
-            let mut record = new_record(rng, student, "sis", RecordKind::Grade, Category::Assessment, at);
+            let mut record = new_record(rng, student, DEMO_SIS_SOURCE.0, RecordKind::Grade, Category::Assessment, at);
             let mean =
                 3.0 + 7.0 * student.profile.ability * if student.profile.drift_week.is_some() { 0.75 } else { 1.0 };
             let grade = (mean + rng.random_range(-1.5..1.5)).clamp(1.0, 10.0);

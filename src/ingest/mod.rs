@@ -11,6 +11,7 @@ mod oneroster;
 mod routes;
 mod source_routes;
 pub mod sources;
+pub mod statements;
 mod store;
 mod survey;
 pub mod xapi;
@@ -213,7 +214,7 @@ pub async fn ingest_statements_in(
                 subject
             }
         };
-        let minimised = store::minimise(statement, subject, &courses, &needed, &settings.catalogue, index)?;
+        let minimised = store::minimise(&source.id, statement, subject, &courses, &needed, &settings.catalogue, index)?;
         for field in minimised.dropped {
             metrics::counter!("ingest_dropped_fields_total", "field" => field.clone()).increment(1);
             *report.dropped.entry(field).or_default() += 1;
@@ -225,6 +226,11 @@ pub async fn ingest_statements_in(
     }
     report.stored = records.len();
     store::insert(tx, &records).await?;
+    for statement in statements.iter().filter(|statement| statement.verb == xapi::VOIDED) {
+        if let Some(target) = statement.statement_ref {
+            store::void(tx, &source.id, target).await?;
+        }
+    }
     let actor = Actor { id: source.id.clone(), kind: ActorKind::Client, roles: Vec::new() };
     let event = Event::new(actor, "ingest.xapi", format!("Source::{}", source.id)).details(json!({
         "received": report.received,

@@ -241,7 +241,7 @@ pub async fn import_oneroster(db: &Db, source: &str, dir: &Path) -> Result<OneRo
         let mut record = NewRecord::new(
             derived(&enrollment.sourced_id, "enrollment"),
             *subject,
-            "sis",
+            source.id.as_str(),
             RecordKind::Enrolment,
             Category::Enrolment,
             begins,
@@ -288,7 +288,7 @@ pub async fn import_oneroster(db: &Db, source: &str, dir: &Path) -> Result<OneRo
         let mut record = NewRecord::new(
             derived(&result.sourced_id, "result"),
             *subject,
-            "sis",
+            source.id.as_str(),
             RecordKind::Grade,
             Category::Assessment,
             at,

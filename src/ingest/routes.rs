@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,7 +20,7 @@ const VERSION_HEADER: &str = "x-experience-api-version";
 const VERSION: &str = "1.0.3";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_statements, put_statement)).routes(routes!(get_about))
+    OpenApiRouter::new().routes(routes!(post_statements, put_statement, get_statements)).routes(routes!(get_about))
 }
 
 /// What this LRS speaks.
@@ -127,4 +127,104 @@ async fn put_statement(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
     Ok(response)
+}
+
+/// Filters of `GET /xapi/statements` (xAPI 1.0.3 §2.1.3).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatementQuery {
+    statement_id: Option<Uuid>,
+    voided_statement_id: Option<Uuid>,
+    /// An Agent, as JSON.
+    agent: Option<String>,
+    verb: Option<String>,
+    activity: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    /// At most this many (1 to 500; default 100).
+    limit: Option<i64>,
+    ascending: Option<bool>,
+    /// Where the previous page ended (from `more`).
+    cursor: Option<Uuid>,
+}
+
+/// Read statements back.
+///
+/// Only the requesting source's own statements, as stored: in minimise mode with only the
+/// fields kept. A single statement by `statementId` (or a voided one by
+/// `voidedStatementId`), or a filtered page with a `more` link.
+#[utoipa::path(get, path = "/xapi/statements", tag = "ingest", operation_id = "get_xapi_statements",
+    params(StatementQuery, ("X-Experience-API-Version" = String, Header, description = "1.0.3 (or 1.0.x, 2.0.0)")),
+    security(("basic" = [])),
+    responses(
+        (status = 200, description = "A statement, or a StatementResult with `statements` and `more`"),
+        (status = 400, description = "Malformed filters", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong source credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such statement of this source", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown or malformed parameter", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_statements(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    AppQuery(params): AppQuery<StatementQuery>,
+) -> Result<Response, ApiError> {
+    let (source, _) = authenticated_body(&state, &headers, b"null").await?;
+    let bad = |text: &str| ApiError::from(IngestError::BadParameter(text.to_owned()));
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(bad("limit must be between 1 and 500"));
+    }
+    let time = |text: &Option<String>| -> Result<Option<String>, ApiError> {
+        text.as_deref()
+            .map(|text| {
+                crate::timestamp::Timestamp::parse(text)
+                    .map(|at| at.to_storage())
+                    .map_err(|_| bad("since and until are ISO 8601 date-times"))
+            })
+            .transpose()
+    };
+    let mut connection = state.db.pool().acquire().await?;
+    let subject = match &params.agent {
+        Some(text) => {
+            let identifier = super::xapi::agent_parameter(text).map_err(|invalid| bad(&invalid.to_string()))?;
+            let (scheme, value) = super::store::identifier(&identifier);
+            match crate::directory::subject_by_identifier(&mut connection, scheme, &value).await? {
+                Some(subject) => Some(subject),
+                None => return Ok(with_version(Json(json!({ "statements": [], "more": "" })).into_response())),
+            }
+        }
+        None => None,
+    };
+    let query = super::statements::Query {
+        statement_id: params.statement_id,
+        voided_statement_id: params.voided_statement_id,
+        subject,
+        verb: params.verb.clone(),
+        activity: params.activity.clone(),
+        since: time(&params.since)?,
+        until: time(&params.until)?,
+        limit,
+        ascending: params.ascending.unwrap_or(false),
+        after: params.cursor,
+    };
+    let page = super::statements::read(&mut connection, &source.id, &query).await?;
+    if params.statement_id.is_some() || params.voided_statement_id.is_some() {
+        let statement = page
+            .statements
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found("no such statement of this source"))?;
+        return Ok(with_version(Json(statement).into_response()));
+    }
+    let more = page
+        .next
+        .map(|next| format!("/xapi/statements?limit={limit}&ascending={}&cursor={next}", query.ascending))
+        .unwrap_or_default();
+    Ok(with_version(Json(json!({ "statements": page.statements, "more": more })).into_response()))
+}
+
+fn with_version(mut response: Response) -> Response {
+    response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
+    response
 }

@@ -58,6 +58,7 @@ pub struct Minimised {
 /// Keeps only the catalogued fields some purpose needs; refuses special-category content
 /// no purpose with an Art. 9 condition reads.
 pub fn minimise(
+    source: &str,
     statement: &Statement,
     subject: Uuid,
     courses: &BTreeMap<String, String>,
@@ -89,7 +90,7 @@ pub fn minimise(
     } else {
         Category::Activity
     };
-    let mut record = NewRecord::new(Uuid::now_v7(), subject, "xapi", RecordKind::Xapi, category, occurred_at);
+    let mut record = NewRecord::new(Uuid::now_v7(), subject, source, RecordKind::Xapi, category, occurred_at);
     record.statement_id = statement.id;
     if needed.everything {
         record.payload = Some(statement.raw.to_string());
@@ -227,4 +228,17 @@ pub async fn stored_hashes(
 /// Stores minimised records.
 pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Result<u64, IngestError> {
     Ok(records::insert(connection, records).await?)
+}
+
+/// Marks a statement of `source` voided; voiding statements themselves cannot be voided.
+pub async fn void(connection: &mut AnyConnection, source: &str, target: Uuid) -> Result<(), IngestError> {
+    sqlx::query(
+        "UPDATE records SET voided = 1 WHERE statement_id = $1 AND source = $2 AND (verb IS NULL OR verb <> $3)",
+    )
+    .bind(target.to_string())
+    .bind(source.to_owned())
+    .bind(super::xapi::VOIDED)
+    .execute(connection)
+    .await?;
+    Ok(())
 }

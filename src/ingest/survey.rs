@@ -79,7 +79,8 @@ pub async fn import_survey(db: &Db, source: &str, input: impl Read, file: &str) 
         }
         let key = format!("{}|{}|{}|{}", line.instrument, line.item, subject, answered_at);
         let id = Uuid::new_v5(&ANSWER_NAMESPACE, key.as_bytes());
-        let mut record = NewRecord::new(id, subject, "survey", RecordKind::Survey, Category::Wellbeing, answered_at);
+        let mut record =
+            NewRecord::new(id, subject, source.id.as_str(), RecordKind::Survey, Category::Wellbeing, answered_at);
         record.item = Some(line.item);
         record.value_text = Some(line.instrument);
         record.value_number = Some(line.score);

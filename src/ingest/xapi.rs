@@ -7,6 +7,9 @@ use uuid::Uuid;
 
 use crate::timestamp::Timestamp;
 
+/// The verb that voids an earlier statement (xAPI 1.0.3 §2.3.2).
+pub const VOIDED: &str = "http://adlnet.gov/expapi/verbs/voided";
+
 /// How a statement names its actor (xAPI 1.0.3 §4.1.2.3, Inverse Functional Identifier).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActorId {
@@ -26,6 +29,8 @@ pub struct Statement {
     pub verb: String,
     pub object_id: Option<String>,
     pub object_type: Option<String>,
+    /// The statement a `StatementRef` object points at (voiding uses it).
+    pub statement_ref: Option<Uuid>,
     pub score_scaled: Option<f64>,
     pub success: Option<bool>,
     pub completion: Option<bool>,
@@ -227,12 +232,20 @@ pub fn parse(value: &Value) -> Result<Statement, Invalid> {
     let (actor, actor_name) = agent(map.get("actor").ok_or_else(|| invalid("actor", "is required"))?, "actor")?;
     let verb = object(map.get("verb").ok_or_else(|| invalid("verb", "is required"))?, "verb")?;
     let verb_id = iri(verb, "id", "verb.id")?.ok_or_else(|| invalid("verb.id", "is required"))?;
+    if verb_id == VOIDED {
+        let targets_a_statement = map.get("object").and_then(|object| object.get("objectType")).and_then(Value::as_str)
+            == Some("StatementRef");
+        if !targets_a_statement {
+            return Err(invalid("object", "a voiding statement's object is a StatementRef (§2.3.2)"));
+        }
+    }
     if let Some(display) = verb.get("display") {
         language_map(display, "verb.display")?;
     }
     let mut found = Vec::new();
     let object_value = map.get("object").ok_or_else(|| invalid("object", "is required"))?;
     let object_map = object(object_value, "object")?;
+    let mut statement_ref = None;
     let (object_id, object_type) = match string(object_map, "objectType", "object.objectType")? {
         None | Some("Activity") => {
             let id =
@@ -257,8 +270,9 @@ pub fn parse(value: &Value) -> Result<Statement, Invalid> {
             (None, None)
         }
         Some("StatementRef") => {
-            uuid(object_map, "id", "object.id")?
+            let target = uuid(object_map, "id", "object.id")?
                 .ok_or_else(|| invalid("object.id", "a StatementRef needs a UUID id"))?;
+            statement_ref = Some(target);
             (None, None)
         }
         Some("SubStatement") => {
@@ -372,6 +386,7 @@ pub fn parse(value: &Value) -> Result<Statement, Invalid> {
         verb: verb_id,
         object_id,
         object_type,
+        statement_ref,
         score_scaled,
         success,
         completion,

@@ -64,7 +64,8 @@ impl Category {
 pub struct NewRecord {
     pub id: Uuid,
     pub subject_id: Uuid,
-    pub source: &'static str,
+    /// The registered source it came from (`demo-lms`, …).
+    pub source: String,
     pub kind: RecordKind,
     pub category: Category,
     pub occurred_at: Timestamp,
@@ -91,7 +92,7 @@ impl NewRecord {
     pub fn new(
         id: Uuid,
         subject_id: Uuid,
-        source: &'static str,
+        source: impl Into<String>,
         kind: RecordKind,
         category: Category,
         occurred_at: Timestamp,
@@ -99,7 +100,7 @@ impl NewRecord {
         Self {
             id,
             subject_id,
-            source,
+            source: source.into(),
             kind,
             category,
             occurred_at,

@@ -39,7 +39,7 @@ pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Re
             vec![
                 record.id.to_string().into(),
                 record.subject_id.to_string().into(),
-                record.source.into(),
+                record.source.as_str().into(),
                 record.kind.as_str().into(),
                 record.category.as_str().into(),
                 record.occurred_at.to_storage().into(),

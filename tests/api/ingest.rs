@@ -591,3 +591,54 @@ async fn in_conformant_mode_documents_are_kept_merged_and_deleted() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_source_reads_back_its_own_statements_and_voids_them() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let ids = ["0196b4a2-3c1e-7d40-9a51-2f0c5e8d7e01", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7e02"];
+    let batch = json!([by_student("s0010", ids[0]), by_student("s0011", ids[1])]);
+    assert_eq!(post_statements(&app, &batch).await.status(), StatusCode::OK);
+    let get = |source: (&'static str, String), query: String| {
+        app.client
+            .get(app.url(&format!("/xapi/statements{query}")))
+            .basic_auth(source.0, Some(source.1))
+            .header("X-Experience-API-Version", "1.0.3")
+            .send()
+    };
+    let lms = || ("demo-lms", "demo-lms-secret".to_owned());
+
+    let one: Value = get(lms(), format!("?statementId={}", ids[0])).await.unwrap().json().await.unwrap();
+    assert_eq!(one["id"], ids[0]);
+    assert_eq!(one["actor"]["account"]["name"], "s0010");
+    assert_eq!(one["verb"]["id"], "http://adlnet.gov/expapi/verbs/completed");
+    assert_eq!(one["authority"]["account"]["name"], "demo-lms");
+    assert!(one["result"].get("extensions").is_none(), "what was dropped at the door does not come back");
+
+    let page: Value = get(lms(), "?limit=1".to_owned()).await.unwrap().json().await.unwrap();
+    assert_eq!(page["statements"].as_array().unwrap().len(), 1);
+    let more = page["more"].as_str().unwrap().trim_start_matches("/xapi/statements").to_owned();
+    let next: Value = get(lms(), more).await.unwrap().json().await.unwrap();
+    assert_eq!(next["statements"].as_array().unwrap().len(), 1);
+    assert_ne!(next["statements"][0]["id"], page["statements"][0]["id"]);
+
+    let voiding = json!({
+        "actor": { "mbox": "mailto:lms-admin@hogeschool-demo.example" },
+        "verb": { "id": "http://adlnet.gov/expapi/verbs/voided" },
+        "object": { "objectType": "StatementRef", "id": ids[0] }
+    });
+    assert_eq!(post_statements(&app, &voiding).await.status(), StatusCode::OK);
+    assert_eq!(get(lms(), format!("?statementId={}", ids[0])).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(get(lms(), format!("?voidedStatementId={}", ids[0])).await.unwrap().status(), StatusCode::OK);
+
+    let admin = app.token_for("admin1").await;
+    let other: Value = app
+        .post_as("/api/v1/sources", &admin, &json!({ "id": "moodle", "name": "Moodle", "kinds": ["xapi"] }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stranger = get(("moodle", other["secret"].as_str().unwrap().to_owned()), format!("?statementId={}", ids[1]))
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), StatusCode::NOT_FOUND, "another source reads nothing of it");
+}

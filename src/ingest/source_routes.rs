@@ -20,6 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sources, create_source))
         .routes(routes!(rotate_source_secret))
         .routes(routes!(change_source_status))
+        .routes(routes!(get_dropped_fields))
 }
 
 /// A source to register.
@@ -154,4 +155,71 @@ async fn change_source_status(
     let source = sources::set_status(&mut tx, &id, &body.status, &Actor::from(&principal), decision.reasons).await?;
     tx.commit().await?;
     Ok(Json(source))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DroppedParams {
+    /// Batches at or after this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    from: Option<crate::timestamp::Timestamp>,
+    /// Batches before this time (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    until: Option<crate::timestamp::Timestamp>,
+}
+
+/// What minimisation dropped.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct DroppedReport {
+    /// Batches looked at.
+    batches: u64,
+    /// Statements stored in them.
+    stored: u64,
+    /// Fields no purpose reads, by how often they were dropped.
+    dropped: std::collections::BTreeMap<String, u64>,
+}
+
+/// The minimisation report.
+///
+/// For privacy officers and the DPO: which fields the sources sent that no purpose reads,
+/// and how often they were dropped at the door, over a period (from the ingest audit events).
+#[utoipa::path(get, path = "/api/v1/ingest/dropped", tag = "ingest", operation_id = "get_dropped_fields",
+    params(DroppedParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Dropped fields with counts", body = DroppedReport),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not a privacy officer or DPO", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid parameter", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_dropped_fields(
+    State(state): State<AppState>,
+    principal: Principal,
+    crate::problem::AppQuery(params): crate::problem::AppQuery<DroppedParams>,
+) -> Result<Json<DroppedReport>, ApiError> {
+    state.gate.authorize(&principal, Action::ReadAudit, Resource::AuditLog).await?;
+    let filter = crate::audit::EventFilter {
+        from: params.from,
+        until: params.until,
+        action: Some("ingest.xapi".to_owned()),
+        ..crate::audit::EventFilter::default()
+    };
+    let mut report = DroppedReport { batches: 0, stored: 0, dropped: std::collections::BTreeMap::new() };
+    let mut after = 0;
+    loop {
+        let events = crate::audit::list_events(state.db.pool(), &filter, after, 1000).await?;
+        let Some(last) = events.last() else { break };
+        after = last.seq;
+        for event in events {
+            report.batches += 1;
+            report.stored += event.details["stored"].as_u64().unwrap_or(0);
+            if let Some(fields) = event.details["dropped"].as_object() {
+                for (field, count) in fields {
+                    *report.dropped.entry(field.clone()).or_default() += count.as_u64().unwrap_or(0);
+                }
+            }
+        }
+    }
+    Ok(Json(report))
 }

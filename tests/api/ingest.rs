@@ -173,6 +173,10 @@ async fn fields_no_purpose_reads_are_dropped_at_the_door(store: Store) {
     let officer = app.token_for("po1").await;
     let log: Value = app.get_as("/api/v1/audit/events?action=ingest.xapi", &officer).await.json().await.unwrap();
     assert_eq!(log["events"][0]["details"]["dropped"]["result.extensions.https://lms.example/keystrokes"], 1);
+    let report: Value = app.get_as("/api/v1/ingest/dropped", &officer).await.json().await.unwrap();
+    assert_eq!(report["dropped"]["result.extensions.https://lms.example/keystrokes"], 1, "{report}");
+    let student = app.token_for("s0006").await;
+    assert_problem(app.get_as("/api/v1/ingest/dropped", &student).await, StatusCode::FORBIDDEN, "forbidden").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("ingest_dropped_fields_total{field=\"result.extensions.https://lms.example/keystrokes\"}"),

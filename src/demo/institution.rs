@@ -296,7 +296,15 @@ impl Institution {
             name: client.name.to_owned(),
             affiliation: client.organisation.to_owned(),
         });
-        students.chain(staff).chain(clients).collect()
+        let sources =
+            [DEMO_SOURCE, DEMO_SIS_SOURCE, DEMO_SURVEY_SOURCE].into_iter().map(|(id, name, secret)| DemoPrincipal {
+                id: id.to_owned(),
+                kind: PrincipalKind::Client,
+                roles: Vec::new(),
+                name: name.to_owned(),
+                affiliation: format!("source: HTTP Basic {id}:{secret}, or a bearer token"),
+            });
+        students.chain(staff).chain(clients).chain(sources).collect()
     }
 
     /// The person or client with this id.

@@ -50,10 +50,7 @@ async fn prepare(
     resource: Resource,
     params: &DocumentParams,
 ) -> Result<(sources::Source, Scope, Option<String>), ApiError> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-    let mut connection = state.db.pool().acquire().await?;
-    let source = sources::authenticate(&mut connection, authorization).await?;
-    drop(connection);
+    let source = super::routes::source_of(state, headers).await?;
     state.ingest.admit(&source.id)?;
     state.gate.authorize_ingest(&source.id, &source.kinds, "xapi").await?;
     let version = headers.get(VERSION_HEADER).and_then(|value| value.to_str().ok()).unwrap_or_default();

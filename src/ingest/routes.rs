@@ -65,16 +65,33 @@ async fn post_statements(State(state): State<AppState>, headers: HeaderMap, body
     Ok(response)
 }
 
+/// The registered source a request comes from: by HTTP Basic credentials, or by a bearer
+/// token whose client is a registered source.
+pub(super) async fn source_of(state: &AppState, headers: &HeaderMap) -> Result<sources::Source, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    let mut connection = state.db.pool().acquire().await?;
+    match authorization.and_then(|value| value.strip_prefix("Bearer ")) {
+        Some(token) => {
+            let principal = state.verifier.verify(token.trim()).await?;
+            if principal.kind != crate::auth::PrincipalKind::Client {
+                return Err(IngestError::Unauthenticated.into());
+            }
+            sources::find(&mut connection, &principal.id).await.map_err(|error| match error {
+                IngestError::UnknownSource(_) => IngestError::Unauthenticated.into(),
+                other => other.into(),
+            })
+        }
+        None => Ok(sources::authenticate(&mut connection, authorization).await?),
+    }
+}
+
 /// The source a request comes from, its version header checked, and its JSON body.
 async fn authenticated_body(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(sources::Source, Value), ApiError> {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
-    let mut connection = state.db.pool().acquire().await?;
-    let source = sources::authenticate(&mut connection, authorization).await?;
-    drop(connection);
+    let source = source_of(state, headers).await?;
     state.ingest.admit(&source.id)?;
     state.gate.authorize_ingest(&source.id, &source.kinds, "xapi").await?;
     let version = headers.get(VERSION_HEADER).and_then(|value| value.to_str().ok()).unwrap_or_default();

@@ -171,6 +171,7 @@ pub async fn register(
 }
 
 /// The active source an `Authorization: Basic …` header names, if its secret matches.
+/// (Bearer tokens are verified by the caller, which then uses [`find`].)
 pub async fn authenticate(connection: &mut AnyConnection, authorization: Option<&str>) -> Result<Source, IngestError> {
     let encoded = authorization.and_then(|value| value.strip_prefix("Basic ")).ok_or(IngestError::Unauthenticated)?;
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| IngestError::Unauthenticated)?;

@@ -646,3 +646,24 @@ async fn a_source_reads_back_its_own_statements_and_voids_them() {
         .unwrap();
     assert_eq!(stranger.status(), StatusCode::NOT_FOUND, "another source reads nothing of it");
 }
+
+#[tokio::test]
+async fn a_source_may_also_use_a_bearer_token() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let send = |token: String| {
+        app.client
+            .post(app.url("/xapi/statements"))
+            .bearer_auth(token)
+            .header("X-Experience-API-Version", "1.0.3")
+            .json(&spec_example())
+            .send()
+    };
+
+    let as_source = send(app.token_for("demo-lms").await).await.unwrap();
+    let as_student = send(app.token_for("s0001").await).await.unwrap();
+    let as_other_client = send(app.token_for("demo-dashboard").await).await.unwrap();
+
+    assert_eq!(as_source.status(), StatusCode::OK);
+    assert_problem(as_student, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    assert_problem(as_other_client, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}

@@ -20,7 +20,10 @@ const VERSION_HEADER: &str = "x-experience-api-version";
 const VERSION: &str = "1.0.3";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_statements, put_statement, get_statements)).routes(routes!(get_about))
+    OpenApiRouter::new()
+        .routes(routes!(post_statements, put_statement, get_statements))
+        .routes(routes!(get_about))
+        .routes(routes!(upload_oneroster))
 }
 
 /// What this LRS speaks.
@@ -244,4 +247,64 @@ async fn get_statements(
 fn with_version(mut response: Response) -> Response {
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from_static(VERSION));
     response
+}
+
+/// What a OneRoster upload did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OneRosterUpload {
+    students: usize,
+    courses: usize,
+    enrolments: usize,
+    grades: usize,
+    already_stored: usize,
+    dropped: usize,
+}
+
+/// OneRoster files that are read; other parts of the upload are ignored.
+const ONEROSTER_FILES: [&str; 7] =
+    ["manifest.csv", "users.csv", "courses.csv", "classes.csv", "enrollments.csv", "lineItems.csv", "results.csv"];
+
+/// Upload a OneRoster 1.1 CSV export.
+///
+/// `multipart/form-data` with one part per file, named by its file name (`users.csv`,
+/// `courses.csv`, `classes.csv`, `enrollments.csv`, `lineItems.csv`, `results.csv`), from a
+/// source registered for enrolments or grades. All or nothing; uploading the same export
+/// again changes nothing; errors name file and line.
+#[utoipa::path(post, path = "/api/v1/ingest/oneroster", tag = "ingest", operation_id = "upload_oneroster",
+    request_body(content = String, description = "One part per CSV file", content_type = "multipart/form-data"),
+    security(("basic" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "What the import did", body = OneRosterUpload),
+        (status = 400, description = "Not a multipart upload", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong source credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The source may not deliver enrolments", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Errors by file and line; nothing imported", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn upload_oneroster(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut multipart: axum::extract::Multipart,
+) -> Result<Json<OneRosterUpload>, ApiError> {
+    let source = source_of(&state, &headers).await?;
+    state.ingest.admit(&source.id)?;
+    state.gate.authorize_ingest(&source.id, &source.kinds, "enrolment").await?;
+    let folder = tempfile::tempdir().map_err(ApiError::internal)?;
+    let malformed =
+        |error: axum::extract::multipart::MultipartError| ApiError::new(ProblemType::MalformedBody, error.body_text());
+    while let Some(field) = multipart.next_field().await.map_err(malformed)? {
+        let name = field.file_name().or(field.name()).unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(malformed)?;
+        if ONEROSTER_FILES.contains(&name.as_str()) {
+            std::fs::write(folder.path().join(&name), &bytes).map_err(ApiError::internal)?;
+        }
+    }
+    let report = super::import_oneroster(&state.db, &source.id, folder.path()).await?;
+    Ok(Json(OneRosterUpload {
+        students: report.students,
+        courses: report.courses,
+        enrolments: report.enrolments,
+        grades: report.grades,
+        already_stored: report.already_stored,
+        dropped: report.dropped,
+    }))
 }

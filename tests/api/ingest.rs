@@ -667,3 +667,40 @@ async fn a_source_may_also_use_a_bearer_token() {
     assert_problem(as_student, StatusCode::UNAUTHORIZED, "unauthenticated").await;
     assert_problem(as_other_client, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 }
+
+#[tokio::test]
+async fn a_oneroster_export_can_be_uploaded() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let export = oneroster_export(
+        "sourcedId,status,dateLastModified,lineItemSourcedId,studentSourcedId,scoreStatus,score,scoreDate,comment\n\
+         r1,active,,li1,u1,fully graded,7.5,2026-06-25,\n",
+    );
+    let mut form = reqwest::multipart::Form::new();
+    for name in ["users.csv", "courses.csv", "classes.csv", "enrollments.csv", "lineItems.csv", "results.csv"] {
+        let bytes = std::fs::read(export.path().join(name)).unwrap();
+        form = form.part(name, reqwest::multipart::Part::bytes(bytes).file_name(name));
+    }
+
+    let response = app
+        .client
+        .post(app.url("/api/v1/ingest/oneroster"))
+        .basic_auth("demo-sis", Some("demo-sis-secret"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["grades"], 1);
+    assert_eq!(report["enrolments"], 2);
+    let lms = app
+        .client
+        .post(app.url("/api/v1/ingest/oneroster"))
+        .basic_auth(SOURCE.0, Some(SOURCE.1))
+        .multipart(reqwest::multipart::Form::new())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(lms, StatusCode::FORBIDDEN, "forbidden").await;
+}

@@ -18,3 +18,6 @@ CREATE INDEX xapi_documents_by_scope ON xapi_documents (scope, updated_at);
 
 -- Statements voided by a later statement of the same source (xAPI 1.0.3 §2.3.2).
 ALTER TABLE records ADD COLUMN voided SMALLINT NOT NULL DEFAULT 0 CHECK (voided IN (0, 1));
+
+-- The xAPI context.registration (attempt or enrolment), when a purpose reads it.
+ALTER TABLE records ADD COLUMN registration TEXT;

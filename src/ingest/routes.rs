@@ -160,6 +160,17 @@ pub struct StatementQuery {
     agent: Option<String>,
     verb: Option<String>,
     activity: Option<String>,
+    registration: Option<Uuid>,
+    /// `exact`, `ids` or `canonical`; statements come back as stored in each case.
+    format: Option<String>,
+    /// Attachments are not stored, so statements come back without them either way.
+    attachments: Option<bool>,
+    /// Not supported: only `false`.
+    #[serde(rename = "related_activities")]
+    related_activities: Option<bool>,
+    /// Not supported: only `false`.
+    #[serde(rename = "related_agents")]
+    related_agents: Option<bool>,
     since: Option<String>,
     until: Option<String>,
     /// At most this many (1 to 500; default 100).
@@ -191,6 +202,14 @@ async fn get_statements(
 ) -> Result<Response, ApiError> {
     let (source, _) = authenticated_body(&state, &headers, b"null").await?;
     let bad = |text: &str| ApiError::from(IngestError::BadParameter(text.to_owned()));
+    if params.format.as_deref().is_some_and(|format| !["exact", "ids", "canonical"].contains(&format)) {
+        return Err(bad("format must be exact, ids or canonical"));
+    }
+    if params.related_activities == Some(true) || params.related_agents == Some(true) {
+        return Err(bad("related_activities and related_agents are not supported"));
+    }
+    // Attachments are never stored, so `attachments=true` has nothing to add.
+    let _ = params.attachments;
     let limit = params.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(bad("limit must be between 1 and 500"));
@@ -220,6 +239,7 @@ async fn get_statements(
         statement_id: params.statement_id,
         voided_statement_id: params.voided_statement_id,
         subject,
+        registration: params.registration,
         verb: params.verb.clone(),
         activity: params.activity.clone(),
         since: time(&params.since)?,

@@ -17,6 +17,7 @@ pub struct Query {
     pub statement_id: Option<Uuid>,
     pub voided_statement_id: Option<Uuid>,
     pub subject: Option<Uuid>,
+    pub registration: Option<Uuid>,
     pub verb: Option<String>,
     pub activity: Option<String>,
     pub since: Option<String>,
@@ -34,7 +35,7 @@ pub struct Page {
 }
 
 const COLUMNS: &str = "id, statement_id, subject_id, verb, object_id, object_type, score_scaled, success, completion, \
-                       duration_ms, course_id, occurred_at, stored_at, payload";
+                       duration_ms, course_id, occurred_at, stored_at, payload, registration";
 
 pub async fn read(connection: &mut AnyConnection, source: &str, query: &Query) -> Result<Page, IngestError> {
     // A voided statement is found only by `voidedStatementId` (xAPI 1.0.3 §2.1.3).
@@ -49,6 +50,7 @@ pub async fn read(connection: &mut AnyConnection, source: &str, query: &Query) -
     };
     condition("statement_id = ?", query.voided_statement_id.or(query.statement_id).map(|id| id.to_string()));
     condition("subject_id = ?", query.subject.map(|subject| subject.to_string()));
+    condition("registration = ?", query.registration.map(|id| id.to_string()));
     condition("verb = ?", query.verb.clone());
     condition("object_id = ?", query.activity.clone());
     condition("stored_at > ?", query.since.clone());

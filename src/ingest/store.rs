@@ -116,6 +116,9 @@ pub fn minimise(
     if keep("result.duration", statement.duration_ms.is_some()) {
         record.duration_ms = statement.duration_ms;
     }
+    if keep("context.registration", statement.registration.is_some()) {
+        record.registration = statement.registration;
+    }
     if keep("context.contextActivities.parent", !statement.parents.is_empty()) {
         record.course_id = statement.parents.iter().find_map(|parent| courses.get(parent).cloned());
     }

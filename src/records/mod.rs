@@ -83,6 +83,8 @@ pub struct NewRecord {
     pub item: Option<String>,
     /// The datum as received, kept only when the institution chose conformant ingest.
     pub payload: Option<String>,
+    /// xAPI `context.registration`.
+    pub registration: Option<Uuid>,
     pub value_text: Option<String>,
     pub value_number: Option<f64>,
 }
@@ -116,6 +118,7 @@ impl NewRecord {
             duration_ms: None,
             item: None,
             payload: None,
+            registration: None,
             value_text: None,
             value_number: None,
         }

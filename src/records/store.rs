@@ -6,7 +6,7 @@ use super::NewRecord;
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
-const COLUMNS: [&str; 21] = [
+const COLUMNS: [&str; 22] = [
     "id",
     "subject_id",
     "source",
@@ -28,6 +28,7 @@ const COLUMNS: [&str; 21] = [
     "value_text",
     "value_number",
     "payload",
+    "registration",
 ];
 
 /// Stores records; returns how many were written.
@@ -58,6 +59,7 @@ pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Re
                 record.value_text.clone().into(),
                 SqlValue::Real(record.value_number),
                 record.payload.clone().into(),
+                record.registration.map(|id| id.to_string()).into(),
             ]
         })
         .collect();

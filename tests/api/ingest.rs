@@ -704,3 +704,34 @@ async fn a_oneroster_export_can_be_uploaded() {
         .unwrap();
     assert_problem(lms, StatusCode::FORBIDDEN, "forbidden").await;
 }
+
+#[tokio::test]
+async fn statements_are_found_by_registration_and_unsupported_filters_say_so() {
+    let app = TestApp::builder(Store::Sqlite)
+        .configure(|config| config.ingest.mode = consentry::config::IngestMode::Conformant)
+        .spawn()
+        .await;
+    let mut statement = by_student("s0012", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7f01");
+    statement["context"]["registration"] = json!("0196b4a2-3c1e-7d40-9a51-2f0c5e8d7f99");
+    assert_eq!(post_statements(&app, &statement).await.status(), StatusCode::OK);
+    assert_eq!(
+        post_statements(&app, &by_student("s0012", "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7f02")).await.status(),
+        StatusCode::OK
+    );
+    let get = |query: &'static str| {
+        app.client
+            .get(app.url(&format!("/xapi/statements{query}")))
+            .basic_auth(SOURCE.0, Some(SOURCE.1))
+            .header("X-Experience-API-Version", "1.0.3")
+            .send()
+    };
+
+    let found: Value =
+        get("?registration=0196b4a2-3c1e-7d40-9a51-2f0c5e8d7f99&format=exact").await.unwrap().json().await.unwrap();
+    let related = get("?related_activities=true").await.unwrap();
+
+    let statements = found["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["context"]["registration"], "0196b4a2-3c1e-7d40-9a51-2f0c5e8d7f99");
+    assert_problem(related, StatusCode::BAD_REQUEST, "malformed-body").await;
+}

@@ -488,6 +488,28 @@ mod tests {
     }
 
     #[test]
+    fn context_and_voiding_rules_hold() {
+        let mut statement = spec_example();
+        statement["object"] = json!({ "objectType": "Agent", "mbox": "mailto:peer@example.com" });
+        statement["context"] = json!({ "platform": "Moodle" });
+        assert_eq!(rule_of(statement), "context", "revision and platform only for Activities");
+        let mut statement = spec_example();
+        statement["verb"]["id"] = json!(VOIDED);
+        assert_eq!(rule_of(statement.clone()), "object", "voiding needs a StatementRef");
+        statement["object"] = json!({ "objectType": "StatementRef", "id": "fd41c918-b88b-4b20-a0a5-a4c32391aaa0" });
+        assert_eq!(
+            parse(&statement).unwrap().statement_ref.map(|id| id.to_string()).as_deref(),
+            Some("fd41c918-b88b-4b20-a0a5-a4c32391aaa0")
+        );
+        let mut statement = spec_example();
+        statement["context"] = json!({ "contextActivities": { "sibling": [{ "id": "https://x.example" }] } });
+        assert_eq!(rule_of(statement), "context.contextActivities");
+        let mut statement = spec_example();
+        statement["object"]["objectType"] = json!("Thing");
+        assert_eq!(rule_of(statement), "object.objectType");
+    }
+
+    #[test]
     fn fields_and_extensions_are_extracted() {
         let mut statement = spec_example();
         statement["result"] = json!({ "score": { "scaled": 0.8 }, "success": true, "duration": "PT1M30.5S", "extensions": { "https://example.com/mood": 4 } });

@@ -84,6 +84,17 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// An ISO 8601 duration (`P6M`, `PT12M30.5S`, `P2W`), or `None` when the text is not one.
+/// The character check comes first because the parser accepts a valid prefix and ignores
+/// what follows it.
+pub fn parse_duration(text: &str) -> Option<iso8601::Duration> {
+    let looks_right = text.len() > 1
+        && text.starts_with('P')
+        && text[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c))
+        && text.chars().any(|c| c.is_ascii_digit());
+    if looks_right { text.parse().ok() } else { None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,12 +191,7 @@ pub async fn authenticate(connection: &mut AnyConnection, authorization: Option<
     if status != "active" {
         return Err(IngestError::Suspended(id.to_owned()));
     }
-    let kinds: String = row.try_get("kinds")?;
-    Ok(Source {
-        id: id.to_owned(),
-        name: row.try_get("name")?,
-        kinds: serde_json::from_str(&kinds).unwrap_or_default(),
-    })
+    source_from_row(id, &row)
 }
 
 /// The active source with this id, for imports run by an operator.
@@ -210,6 +205,10 @@ pub async fn find(connection: &mut AnyConnection, id: &str) -> Result<Source, In
     if status != "active" {
         return Err(IngestError::Suspended(id.to_owned()));
     }
+    source_from_row(id, &row)
+}
+
+fn source_from_row(id: &str, row: &sqlx::any::AnyRow) -> Result<Source, IngestError> {
     let kinds: String = row.try_get("kinds")?;
     Ok(Source {
         id: id.to_owned(),

@@ -112,13 +112,7 @@ fn language_map(value: &Value, property: &str) -> Result<(), Invalid> {
 
 /// ISO 8601 duration as xAPI uses it, in milliseconds (fractions of seconds kept to 0.01 s).
 pub fn duration_ms(text: &str) -> Option<i64> {
-    let valid = text.starts_with('P')
-        && text.len() > 1
-        && text[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c));
-    if !valid {
-        return None;
-    }
-    match text.parse::<iso8601::Duration>().ok()? {
+    match crate::timestamp::parse_duration(text)? {
         iso8601::Duration::Weeks(weeks) => Some(i64::from(weeks) * 7 * 86_400_000),
         iso8601::Duration::YMDHMS { year, month, day, hour, minute, second, millisecond } => {
             // Years and months have no fixed length; xAPI sources use days and smaller units.

@@ -261,14 +261,7 @@ pub struct PurposeDefinition {
 
 /// Approximate length of an ISO 8601 duration in days, for comparing retentions.
 pub fn retention_days(text: &str) -> Option<f64> {
-    let looks_right = text.len() > 1
-        && text.starts_with('P')
-        && text[1..].chars().all(|c| c.is_ascii_digit() || "YMWDTHS.".contains(c))
-        && text.chars().any(|c| c.is_ascii_digit());
-    if !looks_right {
-        return None;
-    }
-    let days = match text.parse::<iso8601::Duration>().ok()? {
+    let days = match crate::timestamp::parse_duration(text)? {
         iso8601::Duration::Weeks(weeks) => f64::from(weeks) * 7.0,
         iso8601::Duration::YMDHMS { year, month, day, hour, minute, second, .. } => {
             f64::from(year) * 365.25

@@ -203,6 +203,12 @@ pub struct Keys {
 pub struct Pepper([u8; 32]);
 
 impl Pepper {
+    /// A pepper from its bytes (tests and benchmarks; servers load theirs from the data
+    /// directory).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }

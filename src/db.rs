@@ -119,6 +119,18 @@ impl Db {
         Ok(tx)
     }
 
+    /// Begins a read-only transaction that sees one snapshot of the store from its first
+    /// read to its end, whatever commits meanwhile: a governed read takes consent states
+    /// and records from the same moment.
+    pub async fn begin_snapshot(&self) -> Result<Tx, DbError> {
+        let tx = match self.backend {
+            // A deferred transaction in WAL mode keeps the snapshot of its first read.
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+        };
+        Ok(tx)
+    }
+
     /// Applies the migrations this version of Consentry carries for the backend.
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.backend.migrator().run(&self.pool).await?;
@@ -228,7 +240,7 @@ pub enum PlaceholderStyle {
 }
 
 impl PlaceholderStyle {
-    fn of(connection: &sqlx::AnyConnection) -> Self {
+    pub fn of(connection: &sqlx::AnyConnection) -> Self {
         if connection.backend_name().eq_ignore_ascii_case("sqlite") { Self::Anonymous } else { Self::Numbered }
     }
 }

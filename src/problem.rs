@@ -17,8 +17,10 @@ use utoipa::ToSchema;
 
 use crate::audit::AuditError;
 use crate::auth::AuthError;
+use crate::clients::ClientError;
 use crate::consent::ConsentError;
 use crate::db::DbError;
+use crate::gateway::GatewayError;
 use crate::ingest::IngestError;
 use crate::policy::PolicyError;
 use crate::purposes::PurposeError;
@@ -41,6 +43,11 @@ pub enum ProblemType {
     TooManyRequests,
     ServiceUnavailable,
     Internal,
+    NotRegisteredForPurpose,
+    ClientSuspended,
+    PurposeNotActive,
+    AggregateOnlyPurpose,
+    FieldNotAllowed,
 }
 
 impl ProblemType {
@@ -59,6 +66,11 @@ impl ProblemType {
             Self::TooManyRequests => "too-many-requests",
             Self::ServiceUnavailable => "service-unavailable",
             Self::Internal => "internal",
+            Self::NotRegisteredForPurpose => "not-registered-for-purpose",
+            Self::ClientSuspended => "client-suspended",
+            Self::PurposeNotActive => "purpose-not-active",
+            Self::AggregateOnlyPurpose => "aggregate-only-purpose",
+            Self::FieldNotAllowed => "field-not-allowed",
         }
     }
 
@@ -70,7 +82,12 @@ impl ProblemType {
         match self {
             Self::MalformedBody => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden
+            | Self::NotRegisteredForPurpose
+            | Self::ClientSuspended
+            | Self::PurposeNotActive
+            | Self::AggregateOnlyPurpose
+            | Self::FieldNotAllowed => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -99,6 +116,11 @@ impl ProblemType {
             Self::TooManyRequests => "Too many requests",
             Self::ServiceUnavailable => "Service unavailable",
             Self::Internal => "Internal error",
+            Self::NotRegisteredForPurpose => "Not registered for this purpose",
+            Self::ClientSuspended => "Client suspended",
+            Self::PurposeNotActive => "Purpose not active",
+            Self::AggregateOnlyPurpose => "Aggregates only",
+            Self::FieldNotAllowed => "Field not allowed for this purpose",
         }
     }
 
@@ -402,7 +424,56 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownSource(_) => Self::not_found(error.to_string()),
             IngestError::Lines(_) => Self::new(ProblemType::Validation, error.to_string()),
             IngestError::SourceExists(_) => Self::new(ProblemType::Conflict, error.to_string()),
+            IngestError::Random(_) => Self::internal(error),
             IngestError::Purpose(error) => error.into(),
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::NotFound(_) => Self::not_found(error.to_string()),
+            ClientError::Exists(_) | ClientError::SubjectTaken(_) => {
+                Self::new(ProblemType::Conflict, error.to_string())
+            }
+            ClientError::Invalid(errors) => Self::invalid(errors),
+            ClientError::Unauthenticated => Self {
+                www_authenticate: Some("Basic realm=\"consentry\"".to_owned()),
+                ..Self::new(ProblemType::Unauthenticated, error.to_string())
+            },
+            ClientError::Suspended(_) => Self::new(ProblemType::ClientSuspended, error.to_string()),
+            ClientError::Random(_) => Self::internal(error),
+            ClientError::Purpose(error) => error.into(),
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(error: GatewayError) -> Self {
+        let denial = |problem| Self::new(problem, error.to_string());
+        match &error {
+            GatewayError::NotRegisteredForPurpose { .. } => denial(ProblemType::NotRegisteredForPurpose),
+            GatewayError::ClientSuspended(_) => denial(ProblemType::ClientSuspended),
+            GatewayError::PurposeNotActive { .. } => denial(ProblemType::PurposeNotActive),
+            GatewayError::AggregateOnlyPurpose(_) => denial(ProblemType::AggregateOnlyPurpose),
+            GatewayError::FieldNotAllowed { parameter, .. } => Self {
+                errors: vec![FieldError::new(parameter.clone(), error.to_string())],
+                ..denial(ProblemType::FieldNotAllowed)
+            },
+            GatewayError::Denied { .. } => denial(ProblemType::Forbidden),
+            GatewayError::UnknownPseudonym(_) => Self::not_found(error.to_string()),
+            GatewayError::Cursor(_) => Self {
+                errors: vec![FieldError::new("cursor", "pass the next_cursor of the previous page, unchanged")],
+                ..denial(ProblemType::MalformedBody)
+            },
+            GatewayError::Invalid(errors) => Self::invalid(errors.clone()),
+            GatewayError::Client(_) | GatewayError::Policy(_) | GatewayError::Purpose(_) => match error {
+                GatewayError::Client(error) => error.into(),
+                GatewayError::Policy(error) => error.into(),
+                GatewayError::Purpose(error) => error.into(),
+                _ => Self::internal(error),
+            },
         }
     }
 }

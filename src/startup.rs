@@ -30,6 +30,8 @@ pub enum StartError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    GatewayKeys(#[from] crate::gateway::KeyError),
 }
 
 /// Opens the configured store (SQLite in the data directory unless a URL is given) and
@@ -90,6 +92,7 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
         catalogue,
         gate,
         ingest,
+        gateway: Arc::new(crate::gateway::Keys::new(&keys.pseudonym_pepper)?),
         institution: Arc::new(institution),
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;

@@ -48,12 +48,54 @@ impl Timestamp {
         Self(self.0.saturating_add(time::Duration::seconds(seconds)))
     }
 
+    /// This instant moved by an ISO 8601 duration, forwards or backwards, on the calendar:
+    /// one month after 31 January is the last day of February.
+    pub fn shifted(self, duration: &iso8601::Duration, direction: Direction) -> Self {
+        let sign: i64 = match direction {
+            Direction::Forward => 1,
+            Direction::Back => -1,
+        };
+        let (months, exact) = match *duration {
+            iso8601::Duration::Weeks(weeks) => (0, time::Duration::weeks(i64::from(weeks))),
+            iso8601::Duration::YMDHMS { year, month, day, hour, minute, second, millisecond } => (
+                i64::from(year) * 12 + i64::from(month),
+                time::Duration::days(i64::from(day))
+                    + time::Duration::hours(i64::from(hour))
+                    + time::Duration::minutes(i64::from(minute))
+                    + time::Duration::seconds(i64::from(second))
+                    + time::Duration::milliseconds(i64::from(millisecond)),
+            ),
+        };
+        let date = self.0.date();
+        let month_index = i64::from(date.year()) * 12 + i64::from(u8::from(date.month())) - 1 + sign * months;
+        let moved = i32::try_from(month_index.div_euclid(12))
+            .ok()
+            .zip(u8::try_from(month_index.rem_euclid(12) + 1).ok().and_then(|month| time::Month::try_from(month).ok()))
+            .and_then(|(year, month)| {
+                let day = date.day().min(time::util::days_in_month(month, year));
+                time::Date::from_calendar_date(year, month, day).ok()
+            })
+            .map_or(self.0, |date| self.0.replace_date(date));
+        let shifted = match direction {
+            Direction::Forward => moved.saturating_add(exact),
+            Direction::Back => moved.saturating_sub(exact),
+        };
+        Self(shifted)
+    }
+
     /// The fixed-width text stored in the database.
     pub fn to_storage(self) -> String {
         // Only years outside 0000..=9999 cannot take the fixed width; they never occur in
         // learning data, and the plain rendering keeps them readable if they ever do.
         self.0.format(STORAGE_FORMAT).unwrap_or_else(|_| self.0.to_string())
     }
+}
+
+/// Which way [`Timestamp::shifted`] moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Back,
 }
 
 impl From<OffsetDateTime> for Timestamp {
@@ -111,6 +153,18 @@ mod tests {
         let earlier = Timestamp::parse("2026-02-02T08:15:00Z").unwrap();
         let later = earlier.plus_seconds(1);
         assert!(earlier.to_storage() < later.to_storage());
+    }
+
+    #[test]
+    fn durations_shift_on_the_calendar() {
+        let at = |text: &str| Timestamp::parse(text).unwrap();
+        let duration = |text: &str| parse_duration(text).unwrap();
+        let end_of_january = at("2026-01-31T10:00:00Z");
+        assert_eq!(end_of_january.shifted(&duration("P1M"), Direction::Forward), at("2026-02-28T10:00:00Z"));
+        assert_eq!(end_of_january.shifted(&duration("P6M"), Direction::Back), at("2025-07-31T10:00:00Z"));
+        assert_eq!(end_of_january.shifted(&duration("P1Y2M"), Direction::Back), at("2024-11-30T10:00:00Z"));
+        assert_eq!(end_of_january.shifted(&duration("P2W"), Direction::Back), at("2026-01-17T10:00:00Z"));
+        assert_eq!(end_of_january.shifted(&duration("P1DT12H"), Direction::Forward), at("2026-02-01T22:00:00Z"));
     }
 
     #[test]

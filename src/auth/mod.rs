@@ -7,6 +7,7 @@
 
 mod demo_issuer;
 mod routes;
+pub mod secrets;
 mod verifier;
 
 use std::collections::BTreeSet;

@@ -7,6 +7,8 @@ mod receipt;
 mod routes;
 mod store;
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 use utoipa::ToSchema;
@@ -153,6 +155,56 @@ impl ConsentState {
             Choice::None => Self::NotApplicable,
         }
     }
+}
+
+/// Whose data a purpose may use, from the ledger at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectFilter {
+    /// The legal basis leaves no choice.
+    Everyone,
+    /// Consent: only those whose latest record gives consent covering this version.
+    Only(HashSet<String>),
+    /// Objection: everyone except those whose latest record objects.
+    AllExcept(HashSet<String>),
+}
+
+impl SubjectFilter {
+    pub fn permits(&self, subject: &str) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Only(permitted) => permitted.contains(subject),
+            Self::AllExcept(excluded) => !excluded.contains(subject),
+        }
+    }
+}
+
+/// The subjects `purpose` may use now, by each student's latest record, read in the
+/// caller's transaction (a governed read's snapshot).
+pub async fn subject_filter(
+    connection: &mut AnyConnection,
+    purpose: &Purpose,
+    versions: &PurposeVersions,
+) -> Result<SubjectFilter, ConsentError> {
+    if purpose.choice == Choice::None {
+        return Ok(SubjectFilter::Everyone);
+    }
+    let mut latest: HashMap<String, ConsentRecord> = HashMap::new();
+    for record in records_for_purpose(connection, &purpose.id).await? {
+        latest.insert(record.subject.to_string(), record);
+    }
+    let mut permitted = HashSet::new();
+    let mut excluded = HashSet::new();
+    for (subject, record) in latest {
+        if ConsentState::derive(purpose, versions, Some(&record)).permits() {
+            permitted.insert(subject);
+        } else {
+            excluded.insert(subject);
+        }
+    }
+    Ok(match purpose.choice {
+        Choice::OptIn => SubjectFilter::Only(permitted),
+        Choice::OptOut | Choice::None => SubjectFilter::AllExcept(excluded),
+    })
 }
 
 /// Whether `event` is a choice the purpose's legal basis and status allow from `state`;

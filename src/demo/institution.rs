@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
 use crate::auth::{PrincipalKind, Role};
-use crate::directory::{IdentifierScheme, NewClient, NewCourse, NewGroup, NewSubject, NewUser};
+use crate::directory::{IdentifierScheme, NewCourse, NewGroup, NewSubject, NewUser};
 
 /// The seed behind every generated name, profile and statement.
 pub const SEED: u64 = 20_260_202;
@@ -146,27 +146,37 @@ pub struct Client {
     pub name: &'static str,
     pub organisation: &'static str,
     pub contact: &'static str,
+    /// The purposes it is registered for.
+    pub purposes: &'static [&'static str],
+    /// Its documented HTTP Basic secret.
+    pub secret: &'static str,
 }
 
-/// The demo analytics clients; later features register them for purposes.
+/// The demo analytics clients, each registered for the purposes it serves.
 pub const CLIENTS: [Client; 3] = [
     Client {
         id: "demo-dashboard",
         name: "Study progress dashboard",
         organisation: "Hogeschool Demo, Education & IT",
         contact: "dashboard@hogeschool-demo.example",
+        purposes: &["personal-dashboard", "course-improvement"],
+        secret: "demo-dashboard-secret",
     },
     Client {
         id: "demo-research",
         name: "Learning analytics research",
         organisation: "Hogeschool Demo, Research group Learning Analytics",
         contact: "research@hogeschool-demo.example",
+        purposes: &["learning-research"],
+        secret: "demo-research-secret",
     },
     Client {
         id: "demo-signals",
         name: "Early study-success signals",
         organisation: "Hogeschool Demo, Student counselling",
         contact: "signals@hogeschool-demo.example",
+        purposes: &["dropout-prevention"],
+        secret: "demo-signals-secret",
     },
 ];
 
@@ -294,7 +304,12 @@ impl Institution {
             kind: PrincipalKind::Client,
             roles: Vec::new(),
             name: client.name.to_owned(),
-            affiliation: client.organisation.to_owned(),
+            affiliation: format!(
+                "client for {}: a bearer token, or HTTP Basic {}:{}",
+                client.purposes.join(", "),
+                client.id,
+                client.secret
+            ),
         });
         let sources =
             [DEMO_SOURCE, DEMO_SIS_SOURCE, DEMO_SURVEY_SOURCE].into_iter().map(|(id, name, secret)| DemoPrincipal {
@@ -385,18 +400,6 @@ impl Institution {
                 title: course.title.clone(),
                 activity_iri: course.activity_iri(),
                 teachers: vec![course.teacher.clone()],
-            })
-            .collect()
-    }
-
-    pub fn new_clients(&self) -> Vec<NewClient> {
-        CLIENTS
-            .iter()
-            .map(|client| NewClient {
-                id: client.id.to_owned(),
-                name: client.name.to_owned(),
-                organisation: client.organisation.to_owned(),
-                contact: client.contact.to_owned(),
             })
             .collect()
     }

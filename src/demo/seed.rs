@@ -9,6 +9,7 @@ use serde_json::json;
 use super::purposes;
 use crate::audit::{self, Actor, ActorKind, AuditError, Event};
 use crate::auth::Role;
+use crate::clients;
 use crate::consent::{self, ConsentError};
 use crate::db::{Db, DbError};
 use crate::purposes::{PurposeError, PurposeId, PurposeStatus};
@@ -32,6 +33,8 @@ pub enum SeedError {
     Consent(#[from] ConsentError),
     #[error("could not seed the demo institution: {0}")]
     Ingest(#[from] crate::ingest::IngestError),
+    #[error("could not seed the demo institution: {0}")]
+    Client(#[from] crate::clients::ClientError),
 }
 
 impl From<sqlx::Error> for SeedError {
@@ -65,7 +68,6 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     directory::insert_users(&mut tx, &institution.new_users()).await?;
     directory::insert_groups(&mut tx, &institution.new_groups()).await?;
     directory::insert_courses(&mut tx, &institution.new_courses()).await?;
-    directory::insert_clients(&mut tx, &institution.new_clients()).await?;
 
     let students = institution.students.len();
     let progress = ProgressBar::new(students as u64).with_message("seeding Hogeschool Demo").with_style(
@@ -90,6 +92,17 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
         let id = PurposeId::parse(id).map_err(|why| SeedError::Purpose(PurposeError::Corrupt(why)))?;
         crate::purposes::insert(&mut tx, &id, &definition, &seeder, vec!["demo-seed".to_owned()]).await?;
         crate::purposes::set_status(&mut tx, &id, PurposeStatus::Active, &seeder, vec!["demo-seed".to_owned()]).await?;
+    }
+    for client in super::CLIENTS {
+        let registered = clients::NewClient {
+            id: client.id.to_owned(),
+            name: client.name.to_owned(),
+            organisation: client.organisation.to_owned(),
+            contact: client.contact.to_owned(),
+            token_subject: client.id.to_owned(),
+            purposes: client.purposes.iter().filter_map(|purpose| PurposeId::parse(purpose).ok()).collect(),
+        };
+        clients::insert(&mut tx, &registered, client.secret).await?;
     }
     let choices = purposes::choices(institution);
     for (login, choice) in &choices {

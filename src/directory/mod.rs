@@ -1,5 +1,5 @@
 //! The institution's directory: students as data subjects, the people who sign in,
-//! student groups with their mentors, courses with their teachers, and analytics clients.
+//! student groups with their mentors, and courses with their teachers.
 //!
 //! Later modules read these relations to build policy entities (who mentors whom, who
 //! teaches which course); today the demo institution is their only writer.
@@ -9,8 +9,8 @@ mod store;
 use uuid::Uuid;
 
 pub use store::{
-    add_guardian, count_subjects, insert_clients, insert_courses, insert_groups, insert_subjects, insert_users,
-    is_guardian, subject_birth_date, subject_by_identifier, subject_of_user,
+    add_guardian, count_subjects, group_memberships, insert_courses, insert_groups, insert_subjects, insert_users,
+    is_guardian, subject_birth_date, subject_by_identifier, subject_ids, subject_of_user,
 };
 
 use crate::auth::Role;
@@ -80,13 +80,4 @@ pub struct NewCourse {
     pub activity_iri: String,
     /// Login ids of the course's teachers.
     pub teachers: Vec<String>,
-}
-
-/// An analytics tool; which purposes it may read for is registered separately.
-#[derive(Debug, Clone)]
-pub struct NewClient {
-    pub id: String,
-    pub name: String,
-    pub organisation: String,
-    pub contact: String,
 }

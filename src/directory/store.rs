@@ -4,7 +4,7 @@ use sqlx::AnyConnection;
 
 use uuid::Uuid;
 
-use super::{IdentifierScheme, NewClient, NewCourse, NewGroup, NewSubject, NewUser};
+use super::{IdentifierScheme, NewCourse, NewGroup, NewSubject, NewUser};
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
@@ -92,26 +92,6 @@ pub async fn insert_courses(connection: &mut AnyConnection, courses: &[NewCourse
     Ok(())
 }
 
-pub async fn insert_clients(connection: &mut AnyConnection, clients: &[NewClient]) -> Result<(), DbError> {
-    let now = SqlValue::from(Timestamp::now().to_storage());
-    let rows: Vec<_> = clients
-        .iter()
-        .map(|client| {
-            vec![
-                client.id.as_str().into(),
-                client.name.as_str().into(),
-                client.organisation.as_str().into(),
-                client.contact.as_str().into(),
-                "active".into(),
-                now.clone(),
-            ]
-        })
-        .collect();
-    insert_rows(connection, "clients", &["id", "name", "organisation", "contact", "status", "created_at"], &rows)
-        .await?;
-    Ok(())
-}
-
 /// The data subject a signed-in person is, if they are a student.
 pub async fn subject_of_user(connection: &mut AnyConnection, user_id: &str) -> Result<Option<Uuid>, DbError> {
     let subject: Option<Option<String>> = sqlx::query_scalar("SELECT subject_id FROM users WHERE id = $1")
@@ -170,4 +150,23 @@ pub async fn add_guardian(connection: &mut AnyConnection, user_id: &str, subject
 /// How many students are registered.
 pub async fn count_subjects(connection: &mut AnyConnection) -> Result<i64, DbError> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM subjects").fetch_one(connection).await?)
+}
+
+/// Every subject's groups, by subject id.
+pub async fn group_memberships(
+    connection: &mut AnyConnection,
+) -> Result<std::collections::HashMap<String, Vec<String>>, DbError> {
+    let rows =
+        sqlx::query("SELECT subject_id, group_id FROM group_members ORDER BY group_id").fetch_all(connection).await?;
+    let mut groups: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for row in rows {
+        use sqlx::Row;
+        groups.entry(row.try_get("subject_id")?).or_default().push(row.try_get("group_id")?);
+    }
+    Ok(groups)
+}
+
+/// The ids of every subject.
+pub async fn subject_ids(connection: &mut AnyConnection) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT id FROM subjects").fetch_all(connection).await?)
 }

@@ -74,6 +74,8 @@ pub enum IngestError {
     #[error("{0}")]
     BadParameter(String),
     #[error(transparent)]
+    Random(#[from] crate::auth::secrets::RandomFailure),
+    #[error(transparent)]
     Purpose(#[from] crate::purposes::PurposeError),
 }
 

@@ -1,8 +1,5 @@
 //! Registered source systems and how they authenticate (HTTP Basic: source id and secret).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use ring::digest::{SHA256, digest};
 use sqlx::{AnyConnection, Row};
 
 use serde::Serialize;
@@ -10,8 +7,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::IngestError;
-use crate::audit::chain::encode_hex;
 use crate::audit::{self, Actor, Event};
+use crate::auth::secrets;
 use crate::timestamp::Timestamp;
 
 /// Record kinds a source may be registered for.
@@ -35,14 +32,6 @@ pub struct IssuedSecret {
     pub source: SourceView,
     /// Use as the HTTP Basic password with the source id as user name; it is not stored.
     pub secret: String,
-}
-
-fn new_secret() -> Result<String, IngestError> {
-    let mut bytes = [0u8; 24];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| {
-        IngestError::Purpose(crate::purposes::PurposeError::Corrupt("the system random source failed".to_owned()))
-    })?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 pub async fn list(connection: &mut AnyConnection) -> Result<Vec<SourceView>, IngestError> {
@@ -96,7 +85,7 @@ pub async fn create(
     if exists.is_some() {
         return Err(IngestError::SourceExists(id.to_owned()));
     }
-    let secret = new_secret()?;
+    let secret = secrets::issue()?;
     register(connection, id, name, kinds, &secret).await?;
     audit::record(connection, event(actor, "source.registered", id, reasons, json!({ "kinds": kinds }))).await?;
     Ok(IssuedSecret { source: view(connection, id).await?, secret })
@@ -110,9 +99,9 @@ pub async fn rotate(
     reasons: Vec<String>,
 ) -> Result<IssuedSecret, IngestError> {
     view(connection, id).await?;
-    let secret = new_secret()?;
+    let secret = secrets::issue()?;
     sqlx::query("UPDATE sources SET secret_sha256 = $1 WHERE id = $2")
-        .bind(secret_hash(&secret))
+        .bind(secrets::digest_hex(&secret))
         .bind(id.to_owned())
         .execute(&mut *connection)
         .await?;
@@ -147,10 +136,6 @@ pub struct Source {
     pub kinds: Vec<String>,
 }
 
-fn secret_hash(secret: &str) -> String {
-    encode_hex(digest(&SHA256, secret.as_bytes()).as_ref())
-}
-
 /// Registers a source with its secret (stored hashed).
 pub async fn register(
     connection: &mut AnyConnection,
@@ -163,7 +148,7 @@ pub async fn register(
         .bind(id.to_owned())
         .bind(name.to_owned())
         .bind(serde_json::to_string(kinds).unwrap_or_else(|_| "[]".to_owned()))
-        .bind(secret_hash(secret))
+        .bind(secrets::digest_hex(secret))
         .bind(Timestamp::now().to_storage())
         .execute(connection)
         .await?;
@@ -173,10 +158,7 @@ pub async fn register(
 /// The active source an `Authorization: Basic …` header names, if its secret matches.
 /// (Bearer tokens are verified by the caller, which then uses [`find`].)
 pub async fn authenticate(connection: &mut AnyConnection, authorization: Option<&str>) -> Result<Source, IngestError> {
-    let encoded = authorization.and_then(|value| value.strip_prefix("Basic ")).ok_or(IngestError::Unauthenticated)?;
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| IngestError::Unauthenticated)?;
-    let decoded = String::from_utf8(decoded).map_err(|_| IngestError::Unauthenticated)?;
-    let (id, secret) = decoded.split_once(':').ok_or(IngestError::Unauthenticated)?;
+    let (id, secret) = authorization.and_then(secrets::basic_credentials).ok_or(IngestError::Unauthenticated)?;
     let row = sqlx::query("SELECT name, kinds, secret_sha256, status FROM sources WHERE id = $1")
         .bind(id.to_owned())
         .fetch_optional(connection)
@@ -184,14 +166,14 @@ pub async fn authenticate(connection: &mut AnyConnection, authorization: Option<
         .ok_or(IngestError::Unauthenticated)?;
     let stored: String = row.try_get("secret_sha256")?;
     // Comparing digests, not secrets: timing reveals nothing an attacker can steer.
-    if stored != secret_hash(secret) {
+    if stored != secrets::digest_hex(&secret) {
         return Err(IngestError::Unauthenticated);
     }
     let status: String = row.try_get("status")?;
     if status != "active" {
-        return Err(IngestError::Suspended(id.to_owned()));
+        return Err(IngestError::Suspended(id));
     }
-    source_from_row(id, &row)
+    source_from_row(&id, &row)
 }
 
 /// The active source with this id, for imports run by an operator.

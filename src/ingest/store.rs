@@ -67,12 +67,15 @@ pub fn minimise(
     index: usize,
 ) -> Result<Minimised, IngestError> {
     let mut dropped = Vec::new();
-    for (path, _) in &statement.extensions {
+    let mut extensions = serde_json::Map::new();
+    for (path, value) in &statement.extensions {
         match catalogue.get(path) {
             Some(field) if field.category == Category::Special && !needed.special_allowed.contains(path) => {
                 return Err(IngestError::Special { index, field: path.clone() });
             }
-            Some(_) if needed.keeps(path) => {}
+            Some(_) if needed.keeps(path) => {
+                extensions.insert(path.clone(), value.clone());
+            }
             _ => dropped.push(path.clone()),
         }
     }
@@ -92,6 +95,9 @@ pub fn minimise(
     };
     let mut record = NewRecord::new(Uuid::now_v7(), subject, source, RecordKind::Xapi, category, occurred_at);
     record.statement_id = statement.id;
+    if !extensions.is_empty() {
+        record.extensions = Some(serde_json::Value::Object(extensions).to_string());
+    }
     if needed.everything {
         record.payload = Some(statement.raw.to_string());
     }

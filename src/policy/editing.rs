@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::store::{self, PolicyFile, StoredSet};
-use super::{Action, Gate, InvalidPolicies, PolicyEngine, PolicyError, Resource};
+use super::{Action, Gate, InvalidPolicies, PolicyEngine, PolicyError, ReadContext, Resource};
 use crate::audit::{self, Actor, EventFilter};
 use crate::auth::{Principal, PrincipalKind, Role};
 use crate::db::Db;
@@ -128,6 +128,9 @@ pub struct SimulatedRequest {
     pub action: String,
     /// e.g. `AuditLog`, `Purpose::learning-research`, `Subject::<uuid>`.
     pub resource: String,
+    /// For `ReadRecords` and `ReadAggregates`: the categories read and the course, if any.
+    #[serde(default)]
+    pub context: Option<ReadContext>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -162,7 +165,7 @@ pub async fn simulate(gate: &Gate, engine: &PolicyEngine, request: &SimulatedReq
         kind: request.principal.kind,
         roles: request.principal.roles.iter().copied().collect(),
     };
-    let evaluation = gate.evaluate(engine, &principal, action, &resource).await?;
+    let evaluation = gate.evaluate(engine, &principal, action, &resource, request.context.as_ref()).await?;
     Ok(Outcome {
         decision: decision_word(evaluation.allowed),
         policies: evaluation.policy_ids,
@@ -192,8 +195,8 @@ pub struct Replay {
     pub changed: Vec<ChangedDecision>,
 }
 
-/// (actor id, roles, action, resource) of a recorded decision.
-type ReplayKey = (String, String, String, String);
+/// (actor id, roles, action, resource, read context) of a recorded decision.
+type ReplayKey = (String, String, String, String, String);
 
 /// Evaluates `engine` against every access decision the audit log recorded between
 /// `from` and `until`, with today's entities, and lists the ones it would change.
@@ -224,7 +227,14 @@ pub async fn replay(
                     audit::ActorKind::System => continue,
                 };
                 let roles: Vec<&str> = event.actor.roles.iter().map(|role| role.as_str()).collect();
-                let key = (event.actor.id.clone(), roles.join(","), action.as_str().to_owned(), event.resource.clone());
+                let context: Option<ReadContext> = serde_json::from_value(event.details["context"].clone()).ok();
+                let key = (
+                    event.actor.id.clone(),
+                    roles.join(","),
+                    action.as_str().to_owned(),
+                    event.resource.clone(),
+                    event.details["context"].to_string(),
+                );
                 let (allowed, policies) = match cache.get(&key) {
                     Some(known) => known.clone(),
                     None => {
@@ -233,7 +243,7 @@ pub async fn replay(
                             kind: principal_kind,
                             roles: event.actor.roles.iter().copied().collect(),
                         };
-                        let evaluation = gate.evaluate(engine, &principal, action, &resource).await?;
+                        let evaluation = gate.evaluate(engine, &principal, action, &resource, context.as_ref()).await?;
                         let outcome = (evaluation.allowed, evaluation.policy_ids);
                         cache.insert(key, outcome.clone());
                         outcome

@@ -8,7 +8,7 @@ use cedar_policy::{Context, Entities, EntityUid, Schema};
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
-use super::{Action, PolicyError, Resource};
+use super::{Action, PolicyError, ReadContext, Resource};
 use crate::auth::{Principal, PrincipalKind};
 use crate::timestamp::Timestamp;
 
@@ -41,6 +41,7 @@ pub async fn build(
     principal: &Principal,
     action: Action,
     resource: &Resource,
+    context: Option<&ReadContext>,
 ) -> Result<CedarRequest, PolicyError> {
     let mut entities: BTreeMap<String, Value> = BTreeMap::new();
     let principal_uid = match principal.kind {
@@ -72,17 +73,17 @@ pub async fn build(
             uid("User", &principal.id)?
         }
         PrincipalKind::Client => {
-            let status: Option<String> = sqlx::query_scalar("SELECT status FROM clients WHERE id = $1")
-                .bind(principal.id.clone())
-                .fetch_optional(&mut *connection)
-                .await?;
-            // Registrations for purposes arrive with the client registry; until then none.
-            let attrs = json!({ "purposes": [], "active": status.as_deref() == Some("active") });
-            entities.insert(
-                format!("Client::{}", principal.id),
-                json!({ "uid": { "type": "Consentry::Client", "id": principal.id }, "attrs": attrs, "parents": [] }),
-            );
-            uid("Client", &principal.id)?
+            // A token names its client by the registered token subject; an unregistered
+            // subject is an inactive client registered for nothing.
+            let registration = crate::clients::registration(connection, &principal.id)
+                .await
+                .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+            let (id, active, purposes) = match registration {
+                Some(client) => (client.id, client.active, client.purposes),
+                None => (principal.id.clone(), false, Vec::new()),
+            };
+            add_client(&mut entities, &id, active, purposes.iter().map(|purpose| purpose.as_str()));
+            uid("Client", &id)?
         }
     };
     let resource_uid = match resource {
@@ -107,6 +108,18 @@ pub async fn build(
             );
             uid("Source", id)?
         }
+        Resource::Client(id) => {
+            let client = crate::clients::get(connection, id).await.ok();
+            let key = format!("Client::{id}");
+            if !entities.contains_key(&key) {
+                let (active, purposes) = match &client {
+                    Some(client) => (client.status == "active", client.purposes.clone()),
+                    None => (false, Vec::new()),
+                };
+                add_client(&mut entities, id, active, purposes.iter().map(|purpose| purpose.as_str()));
+            }
+            uid("Client", id)?
+        }
         Resource::Purpose(id) => {
             add_purpose(connection, &mut entities, id.as_str()).await?;
             uid("Purpose", id.as_str())?
@@ -118,15 +131,35 @@ pub async fn build(
     };
     let action_uid = EntityUid::from_str(&format!("Consentry::Action::\"{}\"", action.as_str()))
         .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
+    let context = if action.is_read() {
+        let read = context.cloned().unwrap_or_default();
+        let mut value = json!({ "categories": read.categories });
+        if let Some(course) = &read.course {
+            value["course"] = reference("Course", course);
+        }
+        Context::from_json_value(value, Some((schema, &action_uid)))
+            .map_err(|error| PolicyError::Evaluation(error.to_string()))?
+    } else {
+        Context::empty()
+    };
     let entities = Entities::from_json_value(Value::Array(entities.into_values().collect()), Some(schema))
         .map_err(|error| PolicyError::Evaluation(error.to_string()))?;
-    Ok(CedarRequest {
-        principal: principal_uid,
-        action: action_uid,
-        resource: resource_uid,
-        context: Context::empty(),
-        entities,
-    })
+    Ok(CedarRequest { principal: principal_uid, action: action_uid, resource: resource_uid, context, entities })
+}
+
+/// A client with the purposes it is registered for, which are themselves entities.
+fn add_client<'a>(
+    entities: &mut BTreeMap<String, Value>,
+    id: &str,
+    active: bool,
+    purposes: impl Iterator<Item = &'a str>,
+) {
+    let purposes: Vec<Value> = purposes.map(|purpose| reference("Purpose", purpose)).collect();
+    let attrs = json!({ "purposes": purposes, "active": active });
+    entities.insert(
+        format!("Client::{id}"),
+        json!({ "uid": { "type": "Consentry::Client", "id": id }, "attrs": attrs, "parents": [] }),
+    );
 }
 
 /// A student with their groups (as parents) and whether they are under 16.

@@ -15,7 +15,9 @@ mod tables;
 
 use std::sync::{Arc, RwLock};
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use editing::{FORBID_GUARANTEES, activated_engine};
@@ -40,6 +42,9 @@ pub enum Action {
     EditPolicy,
     ActivatePolicy,
     ManageSources,
+    ManageClients,
+    ReadRecords,
+    ReadAggregates,
 }
 
 impl Action {
@@ -54,10 +59,13 @@ impl Action {
             Action::EditPolicy => "EditPolicy",
             Action::ActivatePolicy => "ActivatePolicy",
             Action::ManageSources => "ManageSources",
+            Action::ManageClients => "ManageClients",
+            Action::ReadRecords => "ReadRecords",
+            Action::ReadAggregates => "ReadAggregates",
         }
     }
 
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 12] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -67,7 +75,15 @@ impl Action {
         Action::EditPolicy,
         Action::ActivatePolicy,
         Action::ManageSources,
+        Action::ManageClients,
+        Action::ReadRecords,
+        Action::ReadAggregates,
     ];
+
+    /// Whether the action reads data through the gateway, with a [`ReadContext`].
+    pub fn is_read(self) -> bool {
+        matches!(self, Action::ReadRecords | Action::ReadAggregates)
+    }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|action| action.as_str() == text)
@@ -82,6 +98,7 @@ pub enum Resource {
     Subject(Uuid),
     PolicySet,
     Source(String),
+    Client(String),
 }
 
 impl Resource {
@@ -93,6 +110,7 @@ impl Resource {
             Resource::Subject(id) => format!("Subject::{id}"),
             Resource::PolicySet => "PolicySet".to_owned(),
             Resource::Source(id) => format!("Source::{id}"),
+            Resource::Client(id) => format!("Client::{id}"),
         }
     }
 
@@ -104,8 +122,28 @@ impl Resource {
             Some(("Purpose", id)) => PurposeId::parse(id).ok().map(Resource::Purpose),
             Some(("Subject", id)) => Uuid::parse_str(id).ok().map(Resource::Subject),
             Some(("Source", id)) => Some(Resource::Source(id.to_owned())),
+            Some(("Client", id)) => Some(Resource::Client(id.to_owned())),
             _ => None,
         }
+    }
+}
+
+/// What a gateway read asks for, which the read actions' policies look at: the data
+/// categories it touches and, for a read narrowed to one course, that course.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadContext {
+    pub categories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course: Option<String>,
+}
+
+/// The policies behind an evaluation, as audit events and problems name them.
+fn reasons(action: &str, evaluation: &engine::Evaluation) -> Vec<String> {
+    match (evaluation.allowed, evaluation.policy_ids.is_empty()) {
+        (true, _) => evaluation.policy_ids.clone(),
+        (false, true) => vec![format!("no policy permits {action}")],
+        (false, false) => evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect(),
     }
 }
 
@@ -141,7 +179,9 @@ pub enum PolicyError {
     GuaranteesMissing(Vec<String>),
     #[error("`{0}` is not an action of the schema")]
     UnknownAction(String),
-    #[error("`{0}` is not a resource: use AuditLog, PolicySet, Purpose::<id> or Subject::<uuid>")]
+    #[error(
+        "`{0}` is not a resource: use AuditLog, PolicySet, Purpose::<id>, Subject::<uuid>, Source::<id> or Client::<id>"
+    )]
     UnknownResource(String),
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -224,7 +264,8 @@ impl Gate {
         resource: &Resource,
     ) -> Result<Prepared, PolicyError> {
         let mut connection = self.db.pool().acquire().await?;
-        let request = entities::build(&mut connection, self.engine().schema(), principal, action, resource).await?;
+        let request =
+            entities::build(&mut connection, self.engine().schema(), principal, action, resource, None).await?;
         Ok(Prepared(request))
     }
 
@@ -235,9 +276,10 @@ impl Gate {
         principal: &Principal,
         action: Action,
         resource: &Resource,
+        context: Option<&ReadContext>,
     ) -> Result<engine::Evaluation, PolicyError> {
         let mut connection = self.db.pool().acquire().await?;
-        let request = entities::build(&mut connection, engine.schema(), principal, action, resource).await?;
+        let request = entities::build(&mut connection, engine.schema(), principal, action, resource, context).await?;
         drop(connection);
         engine
             .evaluate(request.principal, request.action, request.resource, request.context, &request.entities)
@@ -264,7 +306,7 @@ impl Gate {
         action: Action,
         resource: Resource,
     ) -> Result<Decision, PolicyError> {
-        let evaluation = self.evaluate(&self.engine(), principal, action, &resource).await?;
+        let evaluation = self.evaluate(&self.engine(), principal, action, &resource, None).await?;
         for error in &evaluation.errors {
             tracing::warn!(action = action.as_str(), %error, "a policy failed to evaluate and was skipped");
         }
@@ -273,6 +315,23 @@ impl Gate {
             _ => None,
         };
         self.record(Actor::from(principal), action.as_str(), &resource.audit_name(), evaluation, subject).await
+    }
+
+    /// Decides a gateway read without recording it: the gateway records one event per
+    /// read, with the decision, its reason and what the read disclosed.
+    pub async fn decide_read(
+        &self,
+        principal: &Principal,
+        action: Action,
+        purpose: &PurposeId,
+        context: &ReadContext,
+    ) -> Result<Decision, PolicyError> {
+        let resource = Resource::Purpose(purpose.clone());
+        let evaluation = self.evaluate(&self.engine(), principal, action, &resource, Some(context)).await?;
+        for error in &evaluation.errors {
+            tracing::warn!(action = action.as_str(), %error, "a policy failed to evaluate and was skipped");
+        }
+        Ok(Decision { allowed: evaluation.allowed, reasons: reasons(action.as_str(), &evaluation) })
     }
 
     /// Records a decision in the audit log and turns it into the caller's answer.
@@ -284,11 +343,7 @@ impl Gate {
         evaluation: engine::Evaluation,
         subject: Option<Uuid>,
     ) -> Result<Decision, PolicyError> {
-        let reasons = match (evaluation.allowed, evaluation.policy_ids.is_empty()) {
-            (true, _) => evaluation.policy_ids.clone(),
-            (false, true) => vec![format!("no policy permits {action}")],
-            (false, false) => evaluation.policy_ids.iter().map(|id| format!("forbidden by {id}")).collect(),
-        };
+        let reasons = reasons(action, &evaluation);
         let (name, decision) = if evaluation.allowed {
             ("access.allowed", audit::Decision::Allow)
         } else {

@@ -7,7 +7,7 @@ mod store;
 
 use uuid::Uuid;
 
-pub use store::{count, insert};
+pub use store::{FIRST_REQUESTED_COLUMN, Scan, count, insert};
 
 use crate::timestamp::Timestamp;
 
@@ -21,6 +21,8 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    pub const ALL: [RecordKind; 4] = [Self::Xapi, Self::Enrolment, Self::Grade, Self::Survey];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Xapi => "xapi",
@@ -29,6 +31,99 @@ impl RecordKind {
             Self::Survey => "survey",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A typed column of the records table that holds catalogue fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    Course,
+    Verb,
+    ObjectId,
+    ObjectType,
+    ScoreScaled,
+    Success,
+    Completion,
+    DurationMs,
+    Registration,
+    Item,
+    ValueText,
+    ValueNumber,
+    /// Catalogued xAPI extensions, a JSON object by field name.
+    Extensions,
+}
+
+/// How a column's value is read and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Text,
+    Number,
+    /// SMALLINT 0/1, shown as a boolean.
+    Flag,
+    /// Milliseconds, shown as an ISO 8601 duration.
+    Milliseconds,
+    Json,
+}
+
+impl Column {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Self::Course => "course_id",
+            Self::Verb => "verb",
+            Self::ObjectId => "object_id",
+            Self::ObjectType => "object_type",
+            Self::ScoreScaled => "score_scaled",
+            Self::Success => "success",
+            Self::Completion => "completion",
+            Self::DurationMs => "duration_ms",
+            Self::Registration => "registration",
+            Self::Item => "item",
+            Self::ValueText => "value_text",
+            Self::ValueNumber => "value_number",
+            Self::Extensions => "extensions",
+        }
+    }
+
+    pub fn shape(self) -> Shape {
+        match self {
+            Self::ScoreScaled | Self::ValueNumber => Shape::Number,
+            Self::Success | Self::Completion => Shape::Flag,
+            Self::DurationMs => Shape::Milliseconds,
+            Self::Extensions => Shape::Json,
+            _ => Shape::Text,
+        }
+    }
+}
+
+/// Where each built-in catalogue field is stored, by record kind. Fields configured as
+/// xAPI extensions live in [`Column::Extensions`].
+pub const FIELD_COLUMNS: &[(&str, RecordKind, Column)] = &[
+    ("verb.id", RecordKind::Xapi, Column::Verb),
+    ("object.id", RecordKind::Xapi, Column::ObjectId),
+    ("object.definition.type", RecordKind::Xapi, Column::ObjectType),
+    ("result.score.scaled", RecordKind::Xapi, Column::ScoreScaled),
+    ("result.success", RecordKind::Xapi, Column::Success),
+    ("result.completion", RecordKind::Xapi, Column::Completion),
+    ("result.duration", RecordKind::Xapi, Column::DurationMs),
+    ("context.registration", RecordKind::Xapi, Column::Registration),
+    ("context.contextActivities.parent", RecordKind::Xapi, Column::Course),
+    ("enrolment.course", RecordKind::Enrolment, Column::Course),
+    ("enrolment.status", RecordKind::Enrolment, Column::ValueText),
+    ("grade.course", RecordKind::Grade, Column::Course),
+    ("grade.item", RecordKind::Grade, Column::Item),
+    ("grade.value", RecordKind::Grade, Column::ValueNumber),
+    ("survey.item", RecordKind::Survey, Column::Item),
+    ("survey.answer", RecordKind::Survey, Column::ValueNumber),
+];
+
+/// Whether a catalogue field is an xAPI extension (kept in [`Column::Extensions`]).
+pub fn is_extension(field: &str) -> bool {
+    ["result.extensions.", "context.extensions.", "object.definition.extensions."]
+        .iter()
+        .any(|prefix| field.starts_with(prefix))
 }
 
 /// The data category a record belongs to; purposes are granted categories.
@@ -47,6 +142,13 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 6] =
+        [Self::Identity, Self::Enrolment, Self::Activity, Self::Assessment, Self::Wellbeing, Self::Special];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|category| category.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Identity => "identity",
@@ -87,6 +189,8 @@ pub struct NewRecord {
     pub registration: Option<Uuid>,
     pub value_text: Option<String>,
     pub value_number: Option<f64>,
+    /// Catalogued xAPI extensions some purpose reads, as a JSON object by field name.
+    pub extensions: Option<String>,
 }
 
 impl NewRecord {
@@ -121,6 +225,7 @@ impl NewRecord {
             registration: None,
             value_text: None,
             value_number: None,
+            extensions: None,
         }
     }
 }

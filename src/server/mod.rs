@@ -55,6 +55,8 @@ pub struct AppState {
     /// Decides every access.
     pub gate: Gate,
     pub ingest: crate::ingest::Settings,
+    /// Pseudonym and cursor keys of the read gateway.
+    pub gateway: Arc<crate::gateway::Keys>,
     /// The controller, as receipts name it.
     pub institution: Arc<InstitutionConfig>,
 }
@@ -83,6 +85,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::purposes::router())
         .merge(crate::consent::router())
         .merge(crate::policy::router())
+        .merge(crate::clients::router())
+        .merge(crate::gateway::router())
         .merge(crate::ingest::router())
         .merge(crate::ingest::sources_router())
         .merge(crate::ingest::documents_router())

@@ -15,8 +15,10 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "auth", description = "Who is calling"),
+        (name = "clients", description = "The analytics tools registered to read, and their purposes"),
         (name = "consent", description = "Students' choices per purpose"),
         (name = "demo", description = "The demo institution (demo servers only)"),
+        (name = "gateway", description = "Governed reads: purpose-bound, consented, minimised, pseudonymised"),
         (name = "ingest", description = "Data from the institution's systems (xAPI)"),
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "policies", description = "The Cedar access policies"),

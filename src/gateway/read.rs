@@ -220,16 +220,15 @@ pub async fn prepare(
     let versions = purposes::versions(&mut tx, purpose_id).await?;
     let subjects = crate::consent::subject_filter(&mut tx, &purpose, &versions).await?;
     let scope = Scope::new(purpose, reader.id.clone(), subjects, started_at);
-    let since = match (filters.since.map(Timestamp::to_storage), scope.oldest_visible()) {
-        (Some(asked), Some(oldest)) => Some(asked.max(oldest.to_owned())),
-        (asked, oldest) => asked.or_else(|| oldest.map(str::to_owned)),
-    };
     let scan = Scan {
         columns: scope.projection.columns.clone(),
         categories: scope.categories(),
         kind: filters.kind,
         kinds: filters.course.as_ref().map(|_| scope.projection.kinds_with_any(&COURSE_FIELDS)),
-        since,
+        // Retention windows are checked per row: as an SQL bound they would steer SQLite
+        // from a sequential scan to the time index with a table lookup per row. Pages,
+        // which use that index anyway, add the oldest window as a bound (see `page`).
+        since: filters.since.map(Timestamp::to_storage),
         until: filters.until.map(Timestamp::to_storage),
         course: filters.course.clone(),
         activity: filters.activity.clone(),
@@ -320,6 +319,10 @@ pub async fn page(
 ) -> Result<Vec<u8>, GatewayError> {
     prepared.scan.after = after;
     prepared.scan.ordered = true;
+    if let Some(oldest) = prepared.scope.oldest_visible() {
+        let since = prepared.scan.since.take().map_or_else(|| oldest.to_owned(), |asked| asked.max(oldest.to_owned()));
+        prepared.scan.since = Some(since);
+    }
     let (sql, binds) = prepared.sql();
     let Prepared { mut tx, scope, log, .. } = prepared;
     let mut subjects = Subjects::default();

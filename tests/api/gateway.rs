@@ -4,9 +4,11 @@
 use std::collections::BTreeSet;
 
 use consentry::catalogue::{Field, FieldSource};
-use consentry::records::Category;
+use consentry::db::PlaceholderStyle;
+use consentry::records::{Category, Column, RecordKind, Scan};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Row;
 
 use crate::helpers::{Store, TestApp, assert_problem};
 use crate::on_both_stores;
@@ -538,4 +540,35 @@ async fn a_stream_keeps_its_snapshot_while_a_student_objects(store: Store) {
     let after = read_ndjson(&app, path, &client).await;
     assert_eq!(subjects(&after).len() + 1, subjects(&before).len(), "the next read honours the objection");
     assert!(after.len() < before.len());
+}
+
+/// The plan SQLite chooses for a scan, one line per step.
+async fn plan(db: &consentry::db::Db, scan: &Scan) -> String {
+    let (sql, binds) = scan.sql(PlaceholderStyle::Anonymous);
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")));
+    for value in binds {
+        query = query.bind(value);
+    }
+    let rows = query.fetch_all(db.pool()).await.unwrap();
+    rows.iter().map(|row| row.try_get::<String, _>("detail").unwrap()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn bulk_reads_scan_in_storage_order_and_pages_walk_the_time_index() {
+    let app = TestApp::spawn(Store::Sqlite).await;
+    let db = app.db().await;
+    let whole = Scan {
+        columns: vec![Column::Verb, Column::Course],
+        categories: vec![Category::Activity, Category::Assessment],
+        kind: Some(RecordKind::Xapi),
+        ..Scan::default()
+    };
+    let streamed = plan(&db, &whole).await;
+    assert!(streamed.contains("SCAN records") && !streamed.contains("TEMP B-TREE"), "{streamed}");
+    let paged = Scan { since: Some("2026-01-01T00:00:00.000000Z".to_owned()), ordered: true, ..whole.clone() };
+    let paged = plan(&db, &paged).await;
+    assert!(paged.contains("records_by_time") && !paged.contains("TEMP B-TREE"), "{paged}");
+    let one_student = Scan { subject: Some("0196b4a2-3c1e-7d40-9a51-2f0c5e8d7b11".to_owned()), ..whole };
+    let one_student = plan(&db, &one_student).await;
+    assert!(one_student.contains("records_by_subject"), "{one_student}");
 }

@@ -213,8 +213,11 @@ pub async fn insert_rows(
             columns.join(", "),
             values_placeholders(style, chunk.len(), columns.len())
         );
-        // Safe: the text is built from names in code and numbered placeholders only.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        // Safe: the text is built from names in code and numbered placeholders only. Not a
+        // cached prepared statement: PostgreSQL would keep the parameter types of its first
+        // execution, and a NULL there (typed by sqlx's `Any` driver without the column's
+        // type) refuses a value in the same place of a later chunk.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
         for value in chunk.iter().flatten() {
             query = match value {
                 SqlValue::Text(text) => query.bind(text.clone()),

@@ -35,7 +35,7 @@ pub struct Page {
 }
 
 const COLUMNS: &str = "id, statement_id, subject_id, verb, object_id, object_type, score_scaled, success, completion, \
-                       duration_ms, course_id, occurred_at, stored_at, payload, registration";
+                       duration_ms, course_id, occurred_at, stored_at, payload, registration, extensions";
 
 pub async fn read(connection: &mut AnyConnection, source: &str, query: &Query) -> Result<Page, IngestError> {
     // A voided statement is found only by `voidedStatementId` (xAPI 1.0.3 §2.1.3).
@@ -133,9 +133,25 @@ async fn statement_from_row(
     statement.insert("id".to_owned(), json!(row.try_get::<Option<String>, _>("statement_id")?));
     statement.insert("actor".to_owned(), actor(connection, &subject).await?);
     statement.insert("verb".to_owned(), json!({ "id": row.try_get::<Option<String>, _>("verb")? }));
+    // Kept extensions, by catalogue name: `result.extensions.<IRI>` and the like.
+    let kept: Map<String, Value> = row
+        .try_get::<Option<String>, _>("extensions")?
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let extensions_of = |prefix: &str| -> Map<String, Value> {
+        kept.iter().filter_map(|(name, value)| Some((name.strip_prefix(prefix)?.to_owned(), value.clone()))).collect()
+    };
     let mut object = json!({ "objectType": "Activity", "id": row.try_get::<Option<String>, _>("object_id")? });
+    let mut definition = Map::new();
     if let Some(kind) = row.try_get::<Option<String>, _>("object_type")? {
-        object["definition"] = json!({ "type": kind });
+        definition.insert("type".to_owned(), json!(kind));
+    }
+    let object_extensions = extensions_of("object.definition.extensions.");
+    if !object_extensions.is_empty() {
+        definition.insert("extensions".to_owned(), Value::Object(object_extensions));
+    }
+    if !definition.is_empty() {
+        object["definition"] = Value::Object(definition);
     }
     statement.insert("object".to_owned(), object);
     let mut result = Map::new();
@@ -151,13 +167,28 @@ async fn statement_from_row(
     if let Some(ms) = row.try_get::<Option<i64>, _>("duration_ms")? {
         result.insert("duration".to_owned(), json!(format!("PT{}.{:02}S", ms / 1000, (ms % 1000) / 10)));
     }
+    let result_extensions = extensions_of("result.extensions.");
+    if !result_extensions.is_empty() {
+        result.insert("extensions".to_owned(), Value::Object(result_extensions));
+    }
     if !result.is_empty() {
         statement.insert("result".to_owned(), Value::Object(result));
     }
+    let mut context = Map::new();
     if let Some(parent) =
         row.try_get::<Option<String>, _>("course_id")?.and_then(|course| courses.get(&course).cloned())
     {
-        statement.insert("context".to_owned(), json!({ "contextActivities": { "parent": [{ "id": parent }] } }));
+        context.insert("contextActivities".to_owned(), json!({ "parent": [{ "id": parent }] }));
+    }
+    if let Some(registration) = row.try_get::<Option<String>, _>("registration")? {
+        context.insert("registration".to_owned(), json!(registration));
+    }
+    let context_extensions = extensions_of("context.extensions.");
+    if !context_extensions.is_empty() {
+        context.insert("extensions".to_owned(), Value::Object(context_extensions));
+    }
+    if !context.is_empty() {
+        statement.insert("context".to_owned(), Value::Object(context));
     }
     statement.insert("timestamp".to_owned(), json!(row.try_get::<String, _>("occurred_at")?));
     statement.insert("stored".to_owned(), json!(stored));

@@ -228,6 +228,22 @@ async fn fields_outside_the_purpose_never_leave_even_as_extensions(store: Store)
     for never in ["phone-1234", "dear diary", "someone@example.com", "Some One", "journal"] {
         assert!(!body.contains(never), "{never} left");
     }
+
+    // The source reads back what was kept: both catalogued extensions some purpose reads.
+    let kept: Value = app
+        .client
+        .get(app.url("/xapi/statements?verb=https://lms.example/verbs/reflected"))
+        .basic_auth("demo-lms", Some("demo-lms-secret"))
+        .header("X-Experience-API-Version", "1.0.3")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statement = &kept["statements"][0];
+    assert_eq!(statement["result"]["extensions"], json!({ "https://lms.example/mood": 4 }));
+    assert_eq!(statement["context"]["extensions"], json!({ "https://lms.example/device": "phone-1234" }));
 }
 
 async fn pages_follow_the_cursor_and_one_student_is_read_by_pseudonym(store: Store) {
@@ -385,6 +401,21 @@ async fn small_cells_are_suppressed_and_cannot_be_derived_from_totals(store: Sto
         let problem: Value = response.json().await.unwrap();
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
         assert!(problem["errors"].to_string().contains(field), "{body}: {problem}");
+    }
+    // Whatever the grouping, every visible cell has at least k students.
+    let by_group = app
+        .client
+        .post(app.url("/api/v1/purposes/course-improvement/aggregates"))
+        .basic_auth("demo-dashboard", Some("demo-dashboard-secret"))
+        .json(&json!({ "group_by": ["group", "week"], "metrics": metrics }))
+        .send()
+        .await
+        .unwrap();
+    let by_group: Value = by_group.json().await.unwrap();
+    let cells = by_group["cells"].as_array().unwrap();
+    assert!(cells.iter().any(|cell| cell["key"]["group"] == "g01"));
+    for cell in cells.iter().filter(|cell| cell["suppressed"] == false) {
+        assert!(cell["values"]["distinct_students"].as_u64().unwrap() >= 10, "{cell}");
     }
     let not_read = ask(json!({ "metrics": [{ "metric": "mean", "field": "grade.value" }] })).await;
     let problem = assert_problem(not_read, StatusCode::FORBIDDEN, "field-not-allowed").await;

@@ -20,7 +20,7 @@ use consentry::auth::{Principal, PrincipalKind};
 use consentry::datadir::DataDir;
 use consentry::db::{self, Db};
 use consentry::demo::{Institution, seed};
-use consentry::gateway::{Filters, Keys, Reader, prepare, stream};
+use consentry::gateway::{Filters, Keys, ReadRequest, Reader, prepare, stream};
 use consentry::policy::{Action, Gate, PolicyEngine};
 use consentry::purposes::PurposeId;
 use consentry::records::{self, Category, NewRecord, RecordKind};
@@ -156,7 +156,15 @@ async fn governed_read(db: &Db, gate: &Gate, keys: &Arc<Keys>) -> (usize, usize)
     let reader = Reader::resolve(db, principal).await.unwrap();
     let filters = Filters { kind: Some(RecordKind::Xapi), ..Filters::default() };
     let purpose = PurposeId::parse(PURPOSE).unwrap();
-    let prepared = prepare(db, gate, &reader, Action::ReadRecords, &purpose, &filters, &[]).await.unwrap();
+    let request = ReadRequest {
+        reader: &reader,
+        action: Action::ReadRecords,
+        purpose: &purpose,
+        filters: &filters,
+        needs: &[],
+        now: Timestamp::now(),
+    };
+    let prepared = prepare(db, gate, &request).await.unwrap();
     let mut chunks = Box::pin(stream(prepared, db.clone(), Arc::clone(keys)));
     let (mut lines, mut bytes) = (0, 0);
     while let Some(chunk) = chunks.next().await {

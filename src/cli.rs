@@ -20,6 +20,7 @@ use crate::datadir::{DataDir, DataDirError};
 use crate::demo::Institution;
 use crate::policy::{self, PolicyEngine};
 use crate::startup::{self, StartError};
+use crate::timestamp::Timestamp;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +67,28 @@ enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Retention: delete what has expired.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Delete every record whose retention has ended (recomputing expiries first if the
+    /// register changed), in small batches, and report per category; a sweep that was
+    /// interrupted is finished.
+    Sweep {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only report what a sweep would delete
+        #[arg(long)]
+        dry_run: bool,
+        /// Sweep as if it were this moment (RFC 3339 or YYYY-MM-DD): what will be deleted by then?
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
     },
 }
 
@@ -252,6 +275,9 @@ pub async fn run() -> ExitCode {
         Command::Demo { command: DemoCommand::Users { data_dir, role } } => demo_users(data_dir, role),
         Command::DevToken(args) => dev_token(args),
         Command::Audit { command: AuditCommand::Verify(args) } => verify_audit(args).await,
+        Command::Retention { command: RetentionCommand::Sweep { store, dry_run, as_of } } => {
+            sweep_retention(store, dry_run, as_of.as_deref()).await
+        }
         Command::Import { command: ImportCommand::Consents { store, file } } => import_consent_file(store, &file).await,
         Command::Import { command: ImportCommand::Xapi { store, source, file } } => {
             import_xapi_file(store, &source, &file).await
@@ -412,6 +438,61 @@ fn verify_export_file(
         format!("{key_id} (from the export itself: compare with GET /api/v1/audit/public-key)")
     };
     Ok((report, key_id))
+}
+
+/// A terminal progress bar for long jobs; hidden when output is not a terminal.
+struct Bar(indicatif::ProgressBar);
+
+impl crate::retention::Progress for Bar {
+    fn start(&self, what: &str, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(what.to_owned());
+    }
+
+    fn advance(&self, done: u64) {
+        self.0.set_position(done);
+    }
+}
+
+async fn sweep_retention(args: StoreArgs, dry_run: bool, as_of: Option<&str>) -> Result<(), CliError> {
+    let as_of = match as_of {
+        None => Timestamp::now(),
+        Some(text) => {
+            Timestamp::parse(text).or_else(|_| Timestamp::parse(&format!("{text}T00:00:00Z"))).map_err(|_| {
+                CliError::Usage(format!("--as-of: `{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+            })?
+        }
+    };
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let bar = Bar(indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    ));
+    let swept = crate::retention::sweep(&db, as_of, dry_run, &bar).await;
+    bar.0.finish_and_clear();
+    db.close().await;
+    let report = swept.map_err(|error| CliError::Failed(error.to_string()))?;
+    let mut text = format!(
+        "{} {} records expired as of {}{}\n",
+        if dry_run { "would delete" } else { "deleted" },
+        report.total,
+        report.as_of,
+        if report.resumed { " (finishing an interrupted sweep)" } else { "" }
+    );
+    for (category, count) in &report.deleted {
+        text.push_str(&format!("  {category}: {count}\n"));
+    }
+    text.push_str("remaining:\n");
+    for (category, remaining) in &report.remaining {
+        let oldest = remaining.oldest.as_deref().unwrap_or("-");
+        text.push_str(&format!("  {category}: {} records, oldest {oldest}\n", remaining.records));
+    }
+    write_stdout(&text)
 }
 
 async fn import_consent_file(args: StoreArgs, file: &Path) -> Result<(), CliError> {

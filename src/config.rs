@@ -44,6 +44,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub audit: AuditConfig,
+    pub retention: RetentionConfig,
     pub institution: InstitutionConfig,
     pub catalogue: CatalogueConfig,
     /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
@@ -66,6 +67,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
+            retention: RetentionConfig::default(),
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
             policies_dir: None,
@@ -166,6 +168,20 @@ pub struct AuditConfig {
     pub checkpoint_every_minutes: u64,
     /// How long events are kept; at least 183 days (AI Act Art. 26(6): six months).
     pub retention_days: u64,
+}
+
+/// How often expired records are swept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Minutes between sweeps (the first one is one interval after start).
+    pub sweep_every_minutes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { sweep_every_minutes: 60 }
+    }
 }
 
 /// The controller, as consent receipts and DPIAs name it.

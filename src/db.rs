@@ -84,10 +84,14 @@ impl Db {
                         // writes; NORMAL sync in WAL mode survives a process crash (only an OS crash
                         // may lose the last commits), the trade ARCHITECTURE.md records. Foreign
                         // keys are off in SQLite by default.
+                        // Deleted means gone: `secure_delete` overwrites deleted content, and
+                        // incremental auto-vacuum (it takes effect on a new database) lets
+                        // `reclaim` hand freed pages back.
                         connection
                             .execute(
-                                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                                "PRAGMA busy_timeout = 5000; PRAGMA auto_vacuum = INCREMENTAL; \
+                                 PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
                             )
                             .await?;
                     }
@@ -129,6 +133,19 @@ impl Db {
             Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
         };
         Ok(tx)
+    }
+
+    /// After deletions: on SQLite, returns free pages to the file system and checkpoints the
+    /// write-ahead log into the database, truncating it, so that no copy of deleted content
+    /// lingers in either file (`secure_delete` has zeroed it in the pages). PostgreSQL's
+    /// autovacuum reclaims space itself; see the README for backups.
+    pub async fn reclaim(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            let mut connection = self.pool.acquire().await?;
+            connection.execute("PRAGMA incremental_vacuum").await?;
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        }
+        Ok(())
     }
 
     /// Applies the migrations this version of Consentry carries for the backend.

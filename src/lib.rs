@@ -21,6 +21,7 @@ pub mod policy;
 pub mod problem;
 pub mod purposes;
 pub mod records;
+pub mod retention;
 pub mod server;
 pub mod startup;
 pub mod timestamp;

@@ -424,7 +424,7 @@ impl From<IngestError> for ApiError {
             IngestError::UnknownSource(_) => Self::not_found(error.to_string()),
             IngestError::Lines(_) => Self::new(ProblemType::Validation, error.to_string()),
             IngestError::SourceExists(_) => Self::new(ProblemType::Conflict, error.to_string()),
-            IngestError::Random(_) => Self::internal(error),
+            IngestError::Random(_) | IngestError::Retention(_) => Self::internal(error),
             IngestError::Purpose(error) => error.into(),
         }
     }

@@ -11,6 +11,7 @@ use crate::db::{self, Db, DbError};
 use crate::demo::{self, DemoMode, Institution, SeedError, SeedOutcome};
 use crate::policy::{Gate, InvalidPolicies, PolicyEngine};
 use crate::server::{AppState, Application, Metrics, ServerError};
+use crate::timestamp::Clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -49,6 +50,11 @@ pub async fn open_store(config: &Config, data_dir: &DataDir) -> Result<Db, Start
 /// Prepares everything `serve` needs: keys, store, demo institution, token verification,
 /// and a bound listener.
 pub async fn build(config: &Config) -> Result<Application, StartError> {
+    build_with_clock(config, Clock::default()).await
+}
+
+/// [`build`], with the clock everything acts at (tests move theirs).
+pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Application, StartError> {
     let data_dir = DataDir::open(&config.data_dir)?;
     let keys = data_dir.load_keys(config.demo)?;
     let db = open_store(config, &data_dir).await?;
@@ -74,6 +80,11 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
     let audit_key = Arc::new(keys.audit_signing);
     let checkpointer = Checkpointer { db: db.clone(), key: Arc::clone(&audit_key), config: config.audit.clone() };
     let catalogue = Catalogue::new(&config.catalogue.fields)?;
+    let sweeper = crate::retention::Sweeper {
+        db: db.clone(),
+        clock: clock.clone(),
+        every: std::time::Duration::from_secs(config.retention.sweep_every_minutes.max(1).saturating_mul(60)),
+    };
     let files = Arc::new(load_policies(config)?);
     let active = crate::policy::activated_engine(&db, files.schema_text()).await?;
     let gate = Gate::new(files, active.map(Arc::new), db.clone());
@@ -92,11 +103,13 @@ pub async fn build(config: &Config) -> Result<Application, StartError> {
         catalogue,
         gate,
         ingest,
+        clock,
         gateway: Arc::new(crate::gateway::Keys::new(&keys.pseudonym_pepper)?),
         institution: Arc::new(institution),
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;
     application.spawn_background(|stop| checkpointer.run(stop));
+    application.spawn_background(|stop| sweeper.run(stop));
     Ok(application)
 }
 

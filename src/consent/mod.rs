@@ -17,7 +17,9 @@ use uuid::Uuid;
 pub use import::{ImportError, import_consents};
 pub use receipt::Receipt;
 pub use routes::router;
-pub use store::{ConsentRecord, NewRecord, history, latest, latest_by_purpose, record, records_for_purpose};
+pub use store::{
+    ConsentRecord, NewRecord, history, latest, latest_by_purpose, record, records_for_purpose, records_for_subjects,
+};
 
 use crate::audit::Actor;
 use crate::purposes::{self, Choice, Language, Purpose, PurposeError, PurposeId, PurposeStatus, PurposeVersions};
@@ -275,6 +277,15 @@ impl From<sqlx::Error> for ConsentError {
 impl From<crate::db::DbError> for ConsentError {
     fn from(error: crate::db::DbError) -> Self {
         Self::Purpose(error.into())
+    }
+}
+
+impl From<crate::retention::RetentionError> for ConsentError {
+    fn from(error: crate::retention::RetentionError) -> Self {
+        match error {
+            crate::retention::RetentionError::Purpose(error) => Self::Purpose(error),
+            crate::retention::RetentionError::Consent(error) => error,
+        }
     }
 }
 

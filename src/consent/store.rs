@@ -78,7 +78,9 @@ pub struct NewRecord {
     pub recorded_at: Timestamp,
 }
 
-/// Appends a choice and its audit event, in the caller's transaction.
+/// Appends a choice and its audit event, in the caller's transaction. The student's
+/// records get their expiry recomputed in the same transaction: what a withdrawn consent
+/// alone kept is deleted at once, and the event says how much.
 pub async fn record(
     connection: &mut AnyConnection,
     new: NewRecord,
@@ -116,6 +118,9 @@ pub async fn record(
         .bind(stored.recorded_at.to_storage())
         .execute(&mut *connection)
         .await?;
+    let erased = crate::retention::recompute_subject(connection, stored.subject, stored.recorded_at).await?;
+    let mut erased: Vec<(&str, u64)> = erased.iter().map(|(category, count)| (category.as_str(), *count)).collect();
+    erased.sort();
     let event = Event::new(
         actor.clone(),
         &format!("consent.{}", stored.event.as_str()),
@@ -129,6 +134,7 @@ pub async fn record(
         "purpose_version": stored.purpose_version,
         "method": stored.method.as_str(),
         "relation": stored.relation.as_str(),
+        "records_erased": erased.into_iter().collect::<BTreeMap<_, _>>(),
     }));
     audit::record(connection, event).await?;
     Ok(stored)
@@ -191,4 +197,27 @@ pub async fn records_for_purpose(
     let sql = format!("SELECT {COLUMNS} FROM consent_records WHERE purpose_id = $1 ORDER BY recorded_at, id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(purpose.as_str()).fetch_all(connection).await?;
     rows.iter().map(record_from_row).collect()
+}
+
+/// Every record of these subjects, oldest first (the last per subject and purpose is the
+/// current choice), in one query per 500 subjects.
+pub async fn records_for_subjects(
+    connection: &mut AnyConnection,
+    subjects: &[String],
+) -> Result<Vec<ConsentRecord>, ConsentError> {
+    let mut records = Vec::new();
+    for chunk in subjects.chunks(500) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM consent_records WHERE subject_id IN ({}) ORDER BY recorded_at, id",
+            crate::db::in_list(connection, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for subject in chunk {
+            query = query.bind(subject.clone());
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            records.push(record_from_row(&row)?);
+        }
+    }
+    Ok(records)
 }

@@ -35,6 +35,8 @@ pub enum SeedError {
     Ingest(#[from] crate::ingest::IngestError),
     #[error("could not seed the demo institution: {0}")]
     Client(#[from] crate::clients::ClientError),
+    #[error("could not seed the demo institution: {0}")]
+    Retention(#[from] crate::retention::RetentionError),
 }
 
 impl From<sqlx::Error> for SeedError {
@@ -69,18 +71,6 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     directory::insert_groups(&mut tx, &institution.new_groups()).await?;
     directory::insert_courses(&mut tx, &institution.new_courses()).await?;
 
-    let students = institution.students.len();
-    let progress = ProgressBar::new(students as u64).with_message("seeding Hogeschool Demo").with_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} students ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut written = 0;
-    for first in (0..students).step_by(STUDENTS_PER_ROUND) {
-        let round = first..(first + STUDENTS_PER_ROUND).min(students);
-        let batch: Vec<_> = round.clone().flat_map(|index| student_records(institution, index)).collect();
-        written += records::insert(&mut tx, &batch).await?;
-        progress.inc(round.len() as u64);
-    }
     let (source_id, source_name, source_secret) = super::DEMO_SOURCE;
     crate::ingest::sources::register(&mut tx, source_id, source_name, &["xapi"], source_secret).await?;
     let (sis_id, sis_name, sis_secret) = super::DEMO_SIS_SOURCE;
@@ -108,6 +98,20 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     for (login, choice) in &choices {
         let student = Actor { id: login.clone(), kind: ActorKind::User, roles: vec![Role::Student] };
         consent::record(&mut tx, choice.clone(), &student, vec!["consent-students-own".to_owned()]).await?;
+    }
+    let students = institution.students.len();
+    let progress = ProgressBar::new(students as u64).with_message("seeding Hogeschool Demo").with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} students ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut written = 0;
+    for first in (0..students).step_by(STUDENTS_PER_ROUND) {
+        let round = first..(first + STUDENTS_PER_ROUND).min(students);
+        let batch: Vec<_> = round.clone().flat_map(|index| student_records(institution, index)).collect();
+        let mut batch = batch;
+        crate::retention::stamp(&mut tx, &mut batch).await?;
+        written += records::insert(&mut tx, &batch).await?;
+        progress.inc(round.len() as u64);
     }
     let event = Event::new(Actor::system("demo"), "demo.seeded", "Institution::hogeschool-demo").details(json!({
         "students": students,

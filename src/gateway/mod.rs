@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 pub use aggregates::{AggregateRequest, AggregateResult};
 pub use keys::{BadCursor, KeyError, Keys};
-pub use read::{FieldNeed, Filters, Prepared, Reader, prepare, stream};
+pub use read::{FieldNeed, Filters, Prepared, ReadRequest, Reader, prepare, stream};
 pub use routes::router;
 
 use crate::auth::Principal;

@@ -106,6 +106,18 @@ impl FieldNeed {
     }
 }
 
+/// What one read asks for, at the time it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRequest<'a> {
+    pub reader: &'a Reader,
+    pub action: Action,
+    pub purpose: &'a PurposeId,
+    pub filters: &'a Filters,
+    /// What the request's other parts (aggregate dimensions and metrics) need to read.
+    pub needs: &'a [FieldNeed],
+    pub now: Timestamp,
+}
+
 /// A read that was allowed, with its snapshot open.
 pub struct Prepared {
     pub tx: Tx,
@@ -176,15 +188,8 @@ async fn deny(
 /// The decision and the scope of one read: checks that every filter (and every field in
 /// `needs`, from aggregates) names something the purpose may read, asks the policy, and
 /// opens the snapshot the read will see. Every refusal is audited with its reason.
-pub async fn prepare(
-    db: &Db,
-    gate: &Gate,
-    reader: &Reader,
-    action: Action,
-    purpose_id: &PurposeId,
-    filters: &Filters,
-    needs: &[FieldNeed],
-) -> Result<Prepared, GatewayError> {
+pub async fn prepare(db: &Db, gate: &Gate, request: &ReadRequest<'_>) -> Result<Prepared, GatewayError> {
+    let ReadRequest { reader, action, purpose: purpose_id, filters, needs, now } = *request;
     let purpose = {
         let mut connection = db.pool().acquire().await?;
         purposes::get(&mut connection, purpose_id)
@@ -208,7 +213,7 @@ pub async fn prepare(
         let error = explain(db, reader, &purpose, action, decision.reasons.clone()).await?;
         return Err(deny(db, reader, action, purpose_id, &context, decision.reasons, error).await);
     }
-    let started_at = Timestamp::now();
+    let started_at = now;
     let mut tx = db.begin_snapshot().await?;
     // Read again inside the snapshot: a purpose suspended since the decision is not read.
     let purpose =

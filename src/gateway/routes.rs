@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::aggregates::{AggregateRequest, AggregateResult, aggregate};
-use super::read::{Filters, Reader, page, prepare, stream};
+use super::read::{Filters, ReadRequest, Reader, page, prepare, stream};
 use super::{GatewayError, GovernedRecord, Keys, RecordPage};
 use crate::auth::Principal;
 use crate::policy::Action;
@@ -134,7 +134,15 @@ async fn serve_records(
         return Err(ApiError::invalid(errors));
     }
     let keys: &Arc<Keys> = &state.gateway;
-    let mut prepared = prepare(&state.db, &state.gate, &reader, Action::ReadRecords, &purpose, &filters, &[]).await?;
+    let request = ReadRequest {
+        reader: &reader,
+        action: Action::ReadRecords,
+        purpose: &purpose,
+        filters: &filters,
+        needs: &[],
+        now: state.clock.now(),
+    };
+    let mut prepared = prepare(&state.db, &state.gate, &request).await?;
     let after = match &params.cursor {
         Some(cursor) => Some(keys.open_cursor(purpose.as_str(), &reader.id, cursor).map_err(GatewayError::from)?),
         None => None,
@@ -232,10 +240,18 @@ async fn read_aggregates(
     State(state): State<AppState>,
     reader: Reader,
     Path(id): Path<String>,
-    AppJson(request): AppJson<AggregateRequest>,
+    AppJson(body): AppJson<AggregateRequest>,
 ) -> Result<Json<AggregateResult>, ApiError> {
     let purpose = PurposeId::from_path(&id).map_err(|_| PurposeError::NotFound(id.clone()))?;
-    let (filters, needs) = request.validate()?;
-    let prepared = prepare(&state.db, &state.gate, &reader, Action::ReadAggregates, &purpose, &filters, &needs).await?;
-    Ok(Json(aggregate(prepared, &state.db, &state.gateway, &request).await?))
+    let (filters, needs) = body.validate()?;
+    let request = ReadRequest {
+        reader: &reader,
+        action: Action::ReadAggregates,
+        purpose: &purpose,
+        filters: &filters,
+        needs: &needs,
+        now: state.clock.now(),
+    };
+    let prepared = prepare(&state.db, &state.gate, &request).await?;
+    Ok(Json(aggregate(prepared, &state.db, &state.gateway, &body).await?))
 }

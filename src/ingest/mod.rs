@@ -76,6 +76,8 @@ pub enum IngestError {
     #[error(transparent)]
     Random(#[from] crate::auth::secrets::RandomFailure),
     #[error(transparent)]
+    Retention(#[from] crate::retention::RetentionError),
+    #[error(transparent)]
     Purpose(#[from] crate::purposes::PurposeError),
 }
 
@@ -227,7 +229,7 @@ pub async fn ingest_statements_in(
         records.push(record);
     }
     report.stored = records.len();
-    store::insert(tx, &records).await?;
+    store::insert(tx, &mut records).await?;
     for statement in statements.iter().filter(|statement| statement.verb == xapi::VOIDED) {
         if let Some(target) = statement.statement_ref {
             store::void(tx, &source.id, target).await?;

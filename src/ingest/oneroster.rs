@@ -19,7 +19,7 @@ use crate::audit::{self, Actor, Event};
 use crate::config::IngestMode;
 use crate::db::Db;
 use crate::directory::{self, IdentifierScheme, NewCourse, NewSubject};
-use crate::records::{self, Category, NewRecord, RecordKind};
+use crate::records::{Category, NewRecord, RecordKind};
 use crate::timestamp::Timestamp;
 
 /// Namespace of the ids derived from OneRoster `sourcedId`s (UUIDv5).
@@ -323,7 +323,7 @@ pub async fn import_oneroster(db: &Db, source: &str, dir: &Path) -> Result<OneRo
             fresh.push(record);
         }
     }
-    records::insert(&mut tx, &fresh).await?;
+    super::store::insert(&mut tx, &mut fresh).await?;
     let actor = Actor { id: source.id.clone(), kind: audit::ActorKind::Client, roles: Vec::new() };
     let event = Event::new(actor, "ingest.oneroster", format!("Source::{}", source.id)).details(json!({
         "new_students": report.students,

@@ -234,8 +234,9 @@ pub async fn stored_hashes(
     Ok(stored)
 }
 
-/// Stores minimised records.
-pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Result<u64, IngestError> {
+/// Stores minimised records, each with its expiry.
+pub async fn insert(connection: &mut AnyConnection, records: &mut [NewRecord]) -> Result<u64, IngestError> {
+    crate::retention::stamp(connection, records).await?;
     Ok(records::insert(connection, records).await?)
 }
 

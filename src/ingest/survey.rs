@@ -14,7 +14,7 @@ use super::{IngestError, sources};
 use crate::audit::{self, Actor, ActorKind, Event};
 use crate::db::Db;
 use crate::directory::{self, IdentifierScheme};
-use crate::records::{self, Category, NewRecord, RecordKind};
+use crate::records::{Category, NewRecord, RecordKind};
 use crate::timestamp::Timestamp;
 
 /// Namespace of the content-derived ids of survey answers (UUIDv5).
@@ -109,7 +109,7 @@ pub async fn import_survey(db: &Db, source: &str, input: impl Read, file: &str) 
         }
     }
     report.stored = new.len();
-    records::insert(&mut tx, &new).await?;
+    super::store::insert(&mut tx, &mut new).await?;
     let actor = Actor { id: source.id.clone(), kind: ActorKind::Client, roles: Vec::new() };
     let event = Event::new(actor, "ingest.survey", format!("Source::{}", source.id)).details(json!({
         "file": file,

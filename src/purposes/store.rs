@@ -95,6 +95,8 @@ pub async fn insert(
         .decided(audit::Decision::Allow, reasons)
         .details(json!({ "version": 1, "legal_basis": definition.legal_basis.code() }));
     audit::record(connection, event).await?;
+    // What the register holds, and for how long, may have changed for every record.
+    crate::retention::request_recomputation(connection).await?;
     current(connection, id).await
 }
 
@@ -154,6 +156,8 @@ pub async fn update(
         .decided(audit::Decision::Allow, reasons)
         .details(json!({ "version": version, "widens": widens }));
     audit::record(connection, event).await?;
+    // What the register holds, and for how long, may have changed for every record.
+    crate::retention::request_recomputation(connection).await?;
     current(connection, id).await
 }
 
@@ -180,6 +184,8 @@ pub async fn set_status(
         .decided(audit::Decision::Allow, reasons)
         .details(json!({ "from": existing.status.as_str(), "to": next.as_str(), "version": existing.version }));
     audit::record(connection, event).await?;
+    // What the register holds, and for how long, may have changed for every record.
+    crate::retention::request_recomputation(connection).await?;
     current(connection, id).await
 }
 

@@ -191,6 +191,8 @@ pub struct NewRecord {
     pub value_number: Option<f64>,
     /// Catalogued xAPI extensions some purpose reads, as a JSON object by field name.
     pub extensions: Option<String>,
+    /// When retention ends ([`crate::retention::stamp`] sets it before storing).
+    pub expires_at: Option<Timestamp>,
 }
 
 impl NewRecord {
@@ -226,6 +228,7 @@ impl NewRecord {
             value_text: None,
             value_number: None,
             extensions: None,
+            expires_at: None,
         }
     }
 }

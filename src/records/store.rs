@@ -6,7 +6,7 @@ use super::{Category, Column, NewRecord, RecordKind};
 use crate::db::{DbError, PlaceholderStyle, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
-const COLUMNS: [&str; 23] = [
+const COLUMNS: [&str; 24] = [
     "id",
     "subject_id",
     "source",
@@ -30,6 +30,7 @@ const COLUMNS: [&str; 23] = [
     "payload",
     "registration",
     "extensions",
+    "expires_at",
 ];
 
 /// Stores records; returns how many were written.
@@ -62,6 +63,7 @@ pub async fn insert(connection: &mut AnyConnection, records: &[NewRecord]) -> Re
                 record.payload.clone().into(),
                 record.registration.map(|id| id.to_string()).into(),
                 record.extensions.clone().into(),
+                record.expires_at.map(Timestamp::to_storage).into(),
             ]
         })
         .collect();

@@ -55,6 +55,8 @@ pub struct AppState {
     /// Decides every access.
     pub gate: Gate,
     pub ingest: crate::ingest::Settings,
+    /// The time everything acts at; tests move it.
+    pub clock: crate::timestamp::Clock,
     /// Pseudonym and cursor keys of the read gateway.
     pub gateway: Arc<crate::gateway::Keys>,
     /// The controller, as receipts name it.

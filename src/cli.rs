@@ -473,7 +473,8 @@ async fn sweep_retention(args: StoreArgs, dry_run: bool, as_of: Option<&str>) ->
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     ));
-    let swept = crate::retention::sweep(&db, as_of, dry_run, &bar).await;
+    let plan = crate::retention::SweepPlan { as_of, dry_run, batch: config.retention.sweep_batch };
+    let swept = crate::retention::sweep(&db, plan, &bar).await;
     bar.0.finish_and_clear();
     db.close().await;
     let report = swept.map_err(|error| CliError::Failed(error.to_string()))?;

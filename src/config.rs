@@ -176,11 +176,13 @@ pub struct AuditConfig {
 pub struct RetentionConfig {
     /// Minutes between sweeps (the first one is one interval after start).
     pub sweep_every_minutes: u64,
+    /// Records deleted per transaction: small enough that ingest and reads never wait long.
+    pub sweep_batch: u32,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { sweep_every_minutes: 60 }
+        Self { sweep_every_minutes: 60, sweep_batch: 1_000 }
     }
 }
 

@@ -84,6 +84,7 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         db: db.clone(),
         clock: clock.clone(),
         every: std::time::Duration::from_secs(config.retention.sweep_every_minutes.max(1).saturating_mul(60)),
+        batch: config.retention.sweep_batch,
     };
     let files = Arc::new(load_policies(config)?);
     let active = crate::policy::activated_engine(&db, files.schema_text()).await?;

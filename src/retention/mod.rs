@@ -18,7 +18,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-pub use sweep::{Progress, SweepReport, Sweeper, recompute_all, sweep};
+pub use sweep::{Progress, SweepPlan, SweepReport, Sweeper, recompute_all, sweep};
 
 use crate::consent::{ConsentRecord, ConsentState};
 use crate::purposes::{self, Choice, Purpose, PurposeError, PurposeId, PurposeStatus, PurposeVersions};

@@ -19,8 +19,6 @@ use crate::db::Db;
 use crate::records::Category;
 use crate::timestamp::{Clock, Timestamp};
 
-/// Records deleted per transaction: small, so that ingest and reads never wait long.
-const BATCH: i64 = 1_000;
 /// Records whose expiry is recomputed per transaction.
 const RECOMPUTE_BATCH: i64 = 5_000;
 
@@ -34,6 +32,17 @@ pub trait Progress: Sync {
 impl Progress for () {
     fn start(&self, _: &str, _: u64) {}
     fn advance(&self, _: u64) {}
+}
+
+/// What a sweep is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepPlan {
+    /// Delete what expired at or before this moment.
+    pub as_of: Timestamp,
+    /// Only count.
+    pub dry_run: bool,
+    /// Records per transaction.
+    pub batch: u32,
 }
 
 /// What a sweep did, or would do.
@@ -128,12 +137,8 @@ pub async fn recompute_all(db: &Db, progress: &dyn Progress) -> Result<u64, Rete
 
 /// Deletes every record that expired at or before `as_of` — or, in a dry run, counts them —
 /// and reports per category what went and what remains.
-pub async fn sweep(
-    db: &Db,
-    as_of: Timestamp,
-    dry_run: bool,
-    progress: &dyn Progress,
-) -> Result<SweepReport, RetentionError> {
+pub async fn sweep(db: &Db, plan: SweepPlan, progress: &dyn Progress) -> Result<SweepReport, RetentionError> {
+    let SweepPlan { as_of, dry_run, batch } = plan;
     let as_of_text = as_of.to_storage();
     if dry_run {
         let rows =
@@ -193,7 +198,7 @@ pub async fn sweep(
         let mut tx = db.begin().await?;
         let rows = sqlx::query("SELECT id, category FROM records WHERE expires_at <= $1 LIMIT $2")
             .bind(as_of_text.clone())
-            .bind(BATCH)
+            .bind(i64::from(batch.max(1)))
             .fetch_all(&mut *tx)
             .await?;
         if rows.is_empty() {
@@ -246,6 +251,7 @@ pub struct Sweeper {
     pub db: Db,
     pub clock: Clock,
     pub every: Duration,
+    pub batch: u32,
 }
 
 impl Sweeper {
@@ -255,7 +261,8 @@ impl Sweeper {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
-                    match sweep(&self.db, self.clock.now(), false, &()).await {
+                    let plan = SweepPlan { as_of: self.clock.now(), dry_run: false, batch: self.batch };
+                    match sweep(&self.db, plan, &()).await {
                         Ok(report) if report.total > 0 => tracing::info!(deleted = report.total, "retention sweep"),
                         Ok(_) => {}
                         Err(error) => tracing::warn!(%error, "the retention sweep failed; the next one finishes it"),

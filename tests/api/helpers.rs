@@ -7,6 +7,7 @@ use std::sync::Once;
 
 use consentry::config::{Config, DatabaseUrl};
 use consentry::db::{self, Db};
+use consentry::timestamp::Clock;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use sqlx::Connection;
@@ -89,9 +90,16 @@ pub struct TestAppBuilder {
     store: Store,
     config: Config,
     data_dir: Option<TempDir>,
+    clock: Clock,
 }
 
 impl TestAppBuilder {
+    /// The clock the app acts at; the test keeps a copy to move it.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
         change(&mut self.config);
         self
@@ -115,7 +123,7 @@ impl TestAppBuilder {
         if let (Store::Postgres { admin_url }, None) = (&self.store, &config.database_url) {
             config.database_url = Some(DatabaseUrl::new(fresh_postgres_database(admin_url).await));
         }
-        let application = consentry::startup::build(&config).await.expect("the test app starts");
+        let application = consentry::startup::build_with_clock(&config, self.clock).await.expect("the test app starts");
         let addr = application.local_addr();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -146,7 +154,7 @@ impl TestApp {
             log: "consentry=debug,info".to_owned(),
             ..Config::default()
         };
-        TestAppBuilder { store, config, data_dir: None }
+        TestAppBuilder { store, config, data_dir: None, clock: Clock::default() }
     }
 
     /// A demo app with the small test institution.

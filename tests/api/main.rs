@@ -21,3 +21,4 @@ mod ingest;
 mod operations;
 mod policies;
 mod purposes;
+mod retention;

@@ -371,8 +371,9 @@ pub async fn page(
 }
 
 /// Streams the whole read as NDJSON. The read sees the snapshot it started with to its
-/// last line; its disclosure is recorded when it ends, counting only what was handed to
-/// the connection (a reader that hangs up early is logged with what it received).
+/// last line. Its disclosure is recorded before the last chunk is sent, so a reader that
+/// has the whole result finds the read logged; a reader that hangs up early is logged with
+/// the chunks handed to its connection.
 pub fn stream(prepared: Prepared, db: Db, keys: Arc<Keys>) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
@@ -380,26 +381,37 @@ pub fn stream(prepared: Prepared, db: Db, keys: Arc<Keys>) -> impl Stream<Item =
         let Prepared { mut tx, scope, log, .. } = prepared;
         let mut subjects = Subjects::default();
         let outcome = send_rows(&mut tx, sql, binds, &scope, &keys, &mut subjects, &sender).await;
-        let complete = match outcome {
-            Ok(complete) => complete,
-            Err(error) => {
-                tracing::error!(%error, purpose = %scope.purpose.id, "a governed stream failed part-way");
-                let _ = sender.send(Err(std::io::Error::other("the read failed part-way"))).await;
-                false
-            }
-        };
-        drop(sender);
         if let Err(error) = tx.rollback().await {
             tracing::warn!(%error, "ending a read snapshot failed");
         }
+        let tail = match outcome {
+            Ok(Some((tail, pending))) => {
+                subjects.disclose(&pending);
+                Some(tail)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, purpose = %scope.purpose.id, "a governed stream failed part-way");
+                let _ = sender.send(Err(std::io::Error::other("the read failed part-way"))).await;
+                None
+            }
+        };
+        let complete = tail.is_some();
         if let Err(error) = disclosure::record(&db, log, subjects.disclosed(), complete).await {
             tracing::error!(%error, purpose = %scope.purpose.id, "the disclosure of a governed stream could not be recorded");
+            let _ = sender.send(Err(std::io::Error::other("the read could not be logged"))).await;
+            return;
+        }
+        if let Some(tail) = tail.filter(|tail| !tail.is_empty()) {
+            let _ = sender.send(Ok(Bytes::from(tail))).await;
         }
     });
     futures::stream::poll_fn(move |context| receiver.poll_recv(context))
 }
 
-/// Sends every admitted row in chunks; `Ok(false)` when the reader hung up first.
+/// Sends every admitted row in chunks but the last, which it returns with its rows'
+/// subjects for the caller to send once the read is logged; `None` when the reader hung
+/// up first.
 async fn send_rows(
     tx: &mut Tx,
     sql: String,
@@ -408,7 +420,7 @@ async fn send_rows(
     keys: &Keys,
     subjects: &mut Subjects,
     sender: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-) -> Result<bool, GatewayError> {
+) -> Result<Option<(Vec<u8>, Vec<u32>)>, GatewayError> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for value in binds {
         query = query.bind(value);
@@ -424,17 +436,11 @@ async fn send_rows(
         if buffer.len() >= CHUNK_BYTES {
             let chunk = Bytes::from(std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES + 4096)));
             if sender.send(Ok(chunk)).await.is_err() {
-                return Ok(false);
+                return Ok(None);
             }
             subjects.disclose(&pending);
             pending.clear();
         }
     }
-    if !buffer.is_empty() {
-        if sender.send(Ok(Bytes::from(buffer))).await.is_err() {
-            return Ok(false);
-        }
-        subjects.disclose(&pending);
-    }
-    Ok(true)
+    Ok(Some((buffer, pending)))
 }

@@ -24,6 +24,7 @@ use crate::gateway::GatewayError;
 use crate::ingest::IngestError;
 use crate::policy::PolicyError;
 use crate::purposes::PurposeError;
+use crate::retention::{ErasureError, RetentionError};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -474,6 +475,25 @@ impl From<GatewayError> for ApiError {
                 GatewayError::Purpose(error) => error.into(),
                 _ => Self::internal(error),
             },
+        }
+    }
+}
+
+impl From<ErasureError> for ApiError {
+    fn from(error: ErasureError) -> Self {
+        match error {
+            ErasureError::UnknownSubject(_) | ErasureError::UnknownCertificate(_) => Self::not_found(error.to_string()),
+            ErasureError::AlreadyErased(..) => Self::new(ProblemType::Conflict, error.to_string()),
+            ErasureError::Retention(error) => error.into(),
+        }
+    }
+}
+
+impl From<RetentionError> for ApiError {
+    fn from(error: RetentionError) -> Self {
+        match error {
+            RetentionError::Purpose(error) => error.into(),
+            RetentionError::Consent(error) => error.into(),
         }
     }
 }

@@ -26,3 +26,7 @@ CREATE TABLE erasure_certificates (
     certificate TEXT NOT NULL
 );
 CREATE INDEX erasure_certificates_by_subject ON erasure_certificates (subject_id);
+
+-- The agent (`scheme:value`) of agent-scoped xAPI documents, so that erasure finds them.
+ALTER TABLE xapi_documents ADD COLUMN agent TEXT;
+CREATE INDEX xapi_documents_by_agent ON xapi_documents (agent);

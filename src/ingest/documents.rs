@@ -131,8 +131,8 @@ pub async fn put(
     let key = scope.key(document);
     sqlx::query("DELETE FROM xapi_documents WHERE key = $1").bind(key.clone()).execute(&mut *connection).await?;
     sqlx::query(
-        "INSERT INTO xapi_documents (key, resource, source_id, document_id, scope, content_type, content, etag, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO xapi_documents (key, resource, source_id, document_id, scope, content_type, content, etag, \
+         updated_at, agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(key)
     .bind(scope.resource.as_str())
@@ -143,6 +143,7 @@ pub async fn put(
     .bind(STANDARD.encode(&content))
     .bind(etag(&content))
     .bind(Timestamp::now().to_storage())
+    .bind(scope.agent.clone())
     .execute(connection)
     .await?;
     Ok(())

@@ -45,6 +45,7 @@ pub enum Action {
     ManageClients,
     ReadRecords,
     ReadAggregates,
+    EraseSubject,
 }
 
 impl Action {
@@ -62,10 +63,11 @@ impl Action {
             Action::ManageClients => "ManageClients",
             Action::ReadRecords => "ReadRecords",
             Action::ReadAggregates => "ReadAggregates",
+            Action::EraseSubject => "EraseSubject",
         }
     }
 
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -78,6 +80,7 @@ impl Action {
         Action::ManageClients,
         Action::ReadRecords,
         Action::ReadAggregates,
+        Action::EraseSubject,
     ];
 
     /// Whether the action reads data through the gateway, with a [`ReadContext`].

@@ -10,6 +10,8 @@
 //! choice changes (what no purpose may hold any more is deleted in that same transaction),
 //! and recomputed for every record, in batches, after the register changes.
 
+mod erasure;
+mod routes;
 mod sweep;
 
 use std::collections::HashMap;
@@ -18,6 +20,8 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+pub use erasure::{Certificate, CertificateBody, Deleted, ErasureError, Kept, certificate, erase};
+pub use routes::router;
 pub use sweep::{Progress, SweepPlan, SweepReport, Sweeper, recompute_all, sweep};
 
 use crate::consent::{ConsentRecord, ConsentState};
@@ -120,6 +124,12 @@ impl Expiry {
             Some((_, period, purpose)) => (occurred_at.shifted(period, Direction::Forward), Some(purpose)),
             None => (occurred_at, None),
         }
+    }
+
+    /// The same rules with only the purposes of one legal basis as holders.
+    pub fn only(mut self, basis: crate::purposes::LegalBasis) -> Self {
+        self.holders.retain(|holder| holder.purpose.definition.legal_basis == basis);
+        self
     }
 
     /// Sets every record's `expires_at`.

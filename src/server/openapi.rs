@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "policies", description = "The Cedar access policies"),
         (name = "purposes", description = "The purpose register and the field catalogue"),
+        (name = "retention", description = "Erasure on request, with certificates"),
     )
 )]
 struct ApiDoc;

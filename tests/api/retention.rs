@@ -1,8 +1,11 @@
-//! Retention: expiry, sweeps (dry run, as-of, resumed after kill -9), erasure on withdrawal.
+//! Retention: expiry, sweeps (dry run, as-of, resumed after kill -9), erasure on withdrawal
+//! and on request.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use consentry::timestamp::{Clock, Timestamp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,7 +16,8 @@ use crate::on_both_stores;
 
 on_both_stores!(
     expired_records_leave_storage_and_reads_while_the_rest_stays,
-    a_withdrawal_erases_what_only_that_consent_kept
+    a_withdrawal_erases_what_only_that_consent_kept,
+    an_erasure_request_deletes_everything_but_what_the_law_keeps,
 );
 
 /// `consentry retention sweep` against the app's store.
@@ -191,4 +195,109 @@ async fn a_sweep_killed_part_way_is_finished_by_the_next_without_counting_twice(
     let events: Value = app.get_as("/api/v1/audit/events?action=retention.swept", &officer).await.json().await.unwrap();
     assert_eq!(events["events"].as_array().unwrap().len(), 1);
     assert_eq!(events["events"][0]["details"]["total"], due);
+}
+
+/// A demo student who never chose anything, so that no audit event names their login.
+async fn student_without_choices(app: &TestApp) -> (String, String, String) {
+    let db = app.db().await;
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT u.id, u.subject_id, s.email FROM users u JOIN subjects s ON s.id = u.subject_id \
+         WHERE NOT EXISTS (SELECT 1 FROM consent_records c WHERE c.subject_id = u.subject_id) ORDER BY u.id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    rows.into_iter().next().unwrap()
+}
+
+async fn an_erasure_request_deletes_everything_but_what_the_law_keeps(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (login, subject, email) = student_without_choices(&app).await;
+    let mut diplomas = crate::purposes::definition("legal_obligation");
+    diplomas["categories"] = json!(["assessment"]);
+    diplomas["fields"] = json!(["grade.course", "grade.value"]);
+    diplomas["retention"] = json!({ "assessment": "P60Y" });
+    let officer = crate::purposes::active_purpose(&app, "diploma-register", diplomas).await;
+    let of = |category: &str| {
+        format!("SELECT COUNT(*) FROM records WHERE subject_id = '{subject}' AND category = '{category}'")
+    };
+    let assessment = count(&app, &of("assessment")).await;
+    let activity = count(&app, &of("activity")).await;
+    assert!(assessment > 0 && activity > 0);
+
+    let needles = [email.clone(), format!("|{login}")];
+    let in_files = |needle: &str| {
+        ["consentry.db", "consentry.db-wal"].iter().any(|file| {
+            let bytes = std::fs::read(app.data_dir().join(file)).unwrap_or_default();
+            bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+        })
+    };
+    let sqlite = app.config.database_url.is_none();
+    if sqlite {
+        assert!(needles.iter().all(|needle| in_files(needle)), "the search finds them before the erasure");
+    }
+
+    let path = format!("/api/v1/subjects/{subject}/erasure");
+    let body = json!({ "reason": "Art. 17 request of 2026-11-20, by e-mail" });
+    let student = app.token_for("s0001").await;
+    let refused = app.post_as(&path, &student, &body).await;
+    crate::helpers::assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let empty = app.post_as(&path, &officer, &json!({ "reason": " " })).await;
+    crate::helpers::assert_problem(empty, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+
+    let erased = app.post_as(&path, &officer, &body).await;
+    assert_eq!(erased.status(), StatusCode::CREATED);
+    let certificate: Value = erased.json().await.unwrap();
+    let content = &certificate["certificate"];
+    assert_eq!(content["subject"], subject.as_str());
+    assert_eq!(content["deleted"]["records"]["activity"], activity);
+    assert_eq!(content["deleted"]["accounts"], 1);
+    assert!(content["deleted"]["identifiers"].as_u64().unwrap() >= 3);
+    let kept = content["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        (kept[0]["category"].as_str(), kept[0]["purpose"].as_str()),
+        (Some("assessment"), Some("diploma-register"))
+    );
+    assert_eq!(kept[0]["records"], assessment);
+    assert!(kept[0]["reason"].as_str().unwrap().contains("17(3)(b)"));
+
+    // The signature verifies with the published key over the certificate's canonical JSON.
+    let key: Value = app.get_as("/api/v1/audit/public-key", &officer).await.json().await.unwrap();
+    let base64 = |field: &Value| STANDARD.decode(field.as_str().unwrap()).unwrap();
+    let canonical = serde_jcs::to_vec(content).unwrap();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, base64(&key["public_key"]))
+        .verify(&canonical, &base64(&certificate["signature"]))
+        .expect("the certificate's signature verifies");
+    let download = app.get_as(&format!("/api/v1/erasures/{}", content["id"].as_str().unwrap()), &officer).await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert!(download.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(download.json::<Value>().await.unwrap(), certificate);
+
+    assert_eq!(count(&app, &of("activity")).await, 0);
+    assert_eq!(count(&app, &of("assessment")).await, assessment, "kept by law");
+    for table in ["subject_identifiers", "group_members", "users"] {
+        assert_eq!(
+            count(&app, &format!("SELECT COUNT(*) FROM {table} WHERE subject_id = '{subject}'")).await,
+            0,
+            "{table}"
+        );
+    }
+    let identity: (String, Option<String>) = sqlx::query_as("SELECT display_name, email FROM subjects WHERE id = $1")
+        .bind(&subject)
+        .fetch_one(app.db().await.pool())
+        .await
+        .unwrap();
+    assert_eq!(identity, (String::new(), None));
+    let again = app.post_as(&path, &officer, &body).await;
+    crate::helpers::assert_problem(again, StatusCode::CONFLICT, "conflict").await;
+    let unknown = app.post_as("/api/v1/subjects/00000000-0000-7000-8000-000000000000/erasure", &officer, &body).await;
+    crate::helpers::assert_problem(unknown, StatusCode::NOT_FOUND, "not-found").await;
+
+    // Deleted means gone from the bytes of the database, too (SQLite).
+    if sqlite {
+        for needle in &needles {
+            assert!(!in_files(needle), "{needle} is still in the database files");
+        }
+    }
 }

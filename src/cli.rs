@@ -493,6 +493,13 @@ async fn sweep_retention(args: StoreArgs, dry_run: bool, as_of: Option<&str>) ->
         let oldest = remaining.oldest.as_deref().unwrap_or("-");
         text.push_str(&format!("  {category}: {} records, oldest {oldest}\n", remaining.records));
     }
+    text.push_str("what each purpose still sees:\n");
+    for window in &report.windows {
+        text.push_str(&format!(
+            "  {} / {}: from {} ({})\n",
+            window.purpose, window.category, window.sees_from, window.retention
+        ));
+    }
     write_stdout(&text)
 }
 

@@ -56,10 +56,44 @@ pub struct SweepReport {
     pub total: u64,
     /// Per category, the records that remain and the oldest of them (`occurred_at`).
     pub remaining: BTreeMap<String, Remaining>,
+    /// Per purpose and category: from when on that purpose still sees records, as of the
+    /// sweep (its retention window).
+    pub windows: Vec<Window>,
     /// Whether this sweep finished one that was interrupted.
     pub resumed: bool,
     /// Records whose expiry was recomputed first, after a change to the register.
     pub recomputed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Window {
+    pub purpose: String,
+    pub category: String,
+    /// ISO 8601 duration.
+    pub retention: String,
+    pub sees_from: String,
+}
+
+/// The retention window of every purpose that holds data, as of `as_of`.
+async fn windows(db: &Db, as_of: Timestamp) -> Result<Vec<Window>, RetentionError> {
+    let mut connection = db.pool().acquire().await?;
+    let mut windows = Vec::new();
+    for purpose in crate::purposes::list(&mut connection).await? {
+        if purpose.status == crate::purposes::PurposeStatus::Retired {
+            continue;
+        }
+        for (category, retention) in &purpose.definition.retention {
+            if let Some(period) = crate::timestamp::parse_duration(retention) {
+                windows.push(Window {
+                    purpose: purpose.id.to_string(),
+                    category: category.as_str().to_owned(),
+                    retention: retention.clone(),
+                    sees_from: as_of.shifted(&period, crate::timestamp::Direction::Back).to_storage(),
+                });
+            }
+        }
+    }
+    Ok(windows)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -158,6 +192,7 @@ pub async fn sweep(db: &Db, plan: SweepPlan, progress: &dyn Progress) -> Result<
             deleted,
             total,
             remaining: remaining(db).await?,
+            windows: windows(db, as_of).await?,
             resumed: false,
             recomputed: 0,
         });
@@ -242,7 +277,8 @@ pub async fn sweep(db: &Db, plan: SweepPlan, progress: &dyn Progress) -> Result<
     tx.commit().await?;
     db.reclaim().await?;
     let deleted = deleted.into_iter().map(|(category, count)| (category.as_str().to_owned(), count)).collect();
-    Ok(SweepReport { as_of, dry_run, deleted, total, remaining: remaining(db).await?, resumed, recomputed })
+    let (remaining, windows) = (remaining(db).await?, windows(db, as_of).await?);
+    Ok(SweepReport { as_of, dry_run, deleted, total, remaining, windows, resumed, recomputed })
 }
 
 /// The background sweep: at the configured interval, recompute what the register asked

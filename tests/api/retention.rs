@@ -84,6 +84,7 @@ async fn expired_records_leave_storage_and_reads_while_the_rest_stays(store: Sto
     let real = sweep(&app, &["--as-of", &as_of]).await;
     assert_eq!(count_after(&real, "deleted"), due as u64, "{real}");
     assert!(real.contains("remaining:"), "{real}");
+    assert!(real.contains("personal-dashboard / activity: from"), "{real}");
 
     assert_eq!(count(&app, "SELECT COUNT(*) FROM records").await, total - due);
     assert_eq!(count(&app, &format!("SELECT COUNT(*) FROM records WHERE expires_at <= '{as_of}'")).await, 0);

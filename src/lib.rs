@@ -22,6 +22,7 @@ pub mod problem;
 pub mod purposes;
 pub mod records;
 pub mod retention;
+pub mod rights;
 pub mod server;
 pub mod startup;
 pub mod timestamp;

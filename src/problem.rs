@@ -25,6 +25,7 @@ use crate::ingest::IngestError;
 use crate::policy::PolicyError;
 use crate::purposes::PurposeError;
 use crate::retention::{ErasureError, RetentionError};
+use crate::rights::RightsError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -485,6 +486,21 @@ impl From<ErasureError> for ApiError {
             ErasureError::UnknownSubject(_) | ErasureError::UnknownCertificate(_) => Self::not_found(error.to_string()),
             ErasureError::AlreadyErased(..) => Self::new(ProblemType::Conflict, error.to_string()),
             ErasureError::Retention(error) => error.into(),
+        }
+    }
+}
+
+impl From<RightsError> for ApiError {
+    fn from(error: RightsError) -> Self {
+        match error {
+            RightsError::NotAStudent => Self::new(ProblemType::Forbidden, error.to_string()),
+            RightsError::UnknownRequest(_) => Self::not_found(error.to_string()),
+            RightsError::NotNow(_) => Self::new(ProblemType::Conflict, error.to_string()),
+            RightsError::Invalid(errors) => Self::invalid(errors),
+            RightsError::Export(_) => Self::internal(error),
+            RightsError::Erasure(error) => error.into(),
+            RightsError::Consent(error) => error.into(),
+            RightsError::Purpose(error) => error.into(),
         }
     }
 }

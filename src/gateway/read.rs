@@ -224,7 +224,8 @@ pub async fn prepare(db: &Db, gate: &Gate, request: &ReadRequest<'_>) -> Result<
     }
     let versions = purposes::versions(&mut tx, purpose_id).await?;
     let subjects = crate::consent::subject_filter(&mut tx, &purpose, &versions).await?;
-    let scope = Scope::new(purpose, reader.id.clone(), subjects, started_at);
+    let restricted = crate::rights::restricted_subjects(&mut tx).await?;
+    let scope = Scope::new(purpose, reader.id.clone(), subjects, restricted, started_at);
     let scan = Scan {
         columns: scope.projection.columns.clone(),
         categories: scope.categories(),

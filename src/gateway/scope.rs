@@ -163,6 +163,8 @@ pub struct Scope {
     /// Who the pseudonyms are made for: the client's registry id, or the user.
     pub reader: String,
     pub subjects: SubjectFilter,
+    /// Students whose processing is restricted (GDPR Art. 18): left out of every read.
+    pub restricted: HashSet<String>,
     /// Per category the purpose reads, the oldest `occurred_at` (storage text) it may see.
     windows: Vec<(Category, String)>,
     pub projection: Projection,
@@ -183,9 +185,15 @@ fn windows(purpose: &Purpose, now: Timestamp) -> Vec<(Category, String)> {
 }
 
 impl Scope {
-    pub fn new(purpose: Purpose, reader: String, subjects: SubjectFilter, now: Timestamp) -> Self {
+    pub fn new(
+        purpose: Purpose,
+        reader: String,
+        subjects: SubjectFilter,
+        restricted: HashSet<String>,
+        now: Timestamp,
+    ) -> Self {
         let projection = Projection::new(&purpose.definition.fields);
-        Self { windows: windows(&purpose, now), purpose, reader, subjects, projection }
+        Self { windows: windows(&purpose, now), purpose, reader, subjects, restricted, projection }
     }
 
     /// The categories the scan may select (those with a retention window).
@@ -234,8 +242,8 @@ impl Subjects {
         if let Some(&index) = self.index.get(subject) {
             return self.entries[index as usize].pseudonym.is_some().then_some(index);
         }
-        let pseudonym =
-            scope.subjects.permits(subject).then(|| keys.pseudonym(scope.purpose.id.as_str(), &scope.reader, subject));
+        let pseudonym = (scope.subjects.permits(subject) && !scope.restricted.contains(subject))
+            .then(|| keys.pseudonym(scope.purpose.id.as_str(), &scope.reader, subject));
         let index = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         let admitted = pseudonym.is_some();
         self.entries.push(SubjectEntry { id: subject.to_owned(), pseudonym, disclosed: 0 });

@@ -120,6 +120,20 @@ pub async fn build(
             }
             uid("Client", id)?
         }
+        Resource::DataRequest(id) => {
+            // The queue as a whole (`*`) belongs to no student.
+            let subject: Option<String> = sqlx::query_scalar("SELECT subject_id FROM data_requests WHERE id = $1")
+                .bind(id.clone())
+                .fetch_optional(&mut *connection)
+                .await?;
+            let subject = subject.unwrap_or_else(|| uuid::Uuid::nil().to_string());
+            add_subject(connection, &mut entities, &subject).await?;
+            entities.insert(
+                format!("DataRequest::{id}"),
+                json!({ "uid": { "type": "Consentry::DataRequest", "id": id }, "attrs": { "subject": reference("Subject", &subject) }, "parents": [] }),
+            );
+            uid("DataRequest", id)?
+        }
         Resource::Purpose(id) => {
             add_purpose(connection, &mut entities, id.as_str()).await?;
             uid("Purpose", id.as_str())?

@@ -46,6 +46,10 @@ pub enum Action {
     ReadRecords,
     ReadAggregates,
     EraseSubject,
+    ViewOwnData,
+    ExportOwnData,
+    FileDataRequest,
+    HandleDataRequest,
 }
 
 impl Action {
@@ -64,10 +68,14 @@ impl Action {
             Action::ReadRecords => "ReadRecords",
             Action::ReadAggregates => "ReadAggregates",
             Action::EraseSubject => "EraseSubject",
+            Action::ViewOwnData => "ViewOwnData",
+            Action::ExportOwnData => "ExportOwnData",
+            Action::FileDataRequest => "FileDataRequest",
+            Action::HandleDataRequest => "HandleDataRequest",
         }
     }
 
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 17] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -81,6 +89,10 @@ impl Action {
         Action::ReadRecords,
         Action::ReadAggregates,
         Action::EraseSubject,
+        Action::ViewOwnData,
+        Action::ExportOwnData,
+        Action::FileDataRequest,
+        Action::HandleDataRequest,
     ];
 
     /// Whether the action reads data through the gateway, with a [`ReadContext`].
@@ -102,6 +114,8 @@ pub enum Resource {
     PolicySet,
     Source(String),
     Client(String),
+    /// A student's request; `*` for the queue as a whole.
+    DataRequest(String),
 }
 
 impl Resource {
@@ -114,6 +128,7 @@ impl Resource {
             Resource::PolicySet => "PolicySet".to_owned(),
             Resource::Source(id) => format!("Source::{id}"),
             Resource::Client(id) => format!("Client::{id}"),
+            Resource::DataRequest(id) => format!("DataRequest::{id}"),
         }
     }
 
@@ -126,6 +141,7 @@ impl Resource {
             Some(("Subject", id)) => Uuid::parse_str(id).ok().map(Resource::Subject),
             Some(("Source", id)) => Some(Resource::Source(id.to_owned())),
             Some(("Client", id)) => Some(Resource::Client(id.to_owned())),
+            Some(("DataRequest", id)) => Some(Resource::DataRequest(id.to_owned())),
             _ => None,
         }
     }

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "policies", description = "The Cedar access policies"),
         (name = "purposes", description = "The purpose register and the field catalogue"),
         (name = "retention", description = "Erasure on request, with certificates"),
+        (name = "rights", description = "Students' rights: my data, who used it, download, requests"),
     )
 )]
 struct ApiDoc;

@@ -22,3 +22,4 @@ mod operations;
 mod policies;
 mod purposes;
 mod retention;
+mod rights;

@@ -28,6 +28,84 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_my_notifications))
         .routes(routes!(list_requests))
         .routes(routes!(handle_request))
+        .routes(routes!(get_subject_data))
+        .routes(routes!(list_subject_disclosures))
+        .routes(routes!(export_subject_data))
+}
+
+/// A student named in the path, once the policy allows `action` on them (a guardian of a
+/// ward under 16; the student themself).
+async fn named(state: &AppState, principal: &Principal, subject: &str, action: Action) -> Result<Uuid, ApiError> {
+    let subject =
+        Uuid::parse_str(subject).map_err(|_| ApiError::not_found(format!("no student has the id `{subject}`")))?;
+    state.gate.authorize(principal, action, Resource::Subject(subject)).await?;
+    Ok(subject)
+}
+
+/// A ward's data, for their guardian.
+#[utoipa::path(get, path = "/api/v1/subjects/{subject}/data", tag = "rights", operation_id = "get_subject_data",
+    params(("subject" = String, Path, description = "The student's internal id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The overview", body = MyData),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not the student or a guardian of a ward under 16", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such student", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_subject_data(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(subject): Path<String>,
+) -> Result<Json<MyData>, ApiError> {
+    let subject = named(&state, &principal, &subject, Action::ViewOwnData).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    Ok(Json(super::my_data(&mut connection, subject).await?))
+}
+
+/// Who used a ward's data, for their guardian.
+#[utoipa::path(get, path = "/api/v1/subjects/{subject}/disclosures", tag = "rights", operation_id = "list_subject_disclosures",
+    params(("subject" = String, Path, description = "The student's internal id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The reads that included the student", body = [Disclosure]),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not the student or a guardian of a ward under 16", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such student", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn list_subject_disclosures(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(subject): Path<String>,
+) -> Result<Json<Vec<Disclosure>>, ApiError> {
+    let subject = named(&state, &principal, &subject, Action::ViewOwnData).await?;
+    let mut connection = state.db.pool().acquire().await?;
+    Ok(Json(super::disclosures(&mut connection, subject).await?))
+}
+
+/// Download a ward's data, for their guardian.
+#[utoipa::path(get, path = "/api/v1/subjects/{subject}/export", tag = "rights", operation_id = "export_subject_data",
+    params(("subject" = String, Path, description = "The student's internal id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/zip", body = Vec<u8>),
+        (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not the student or a guardian of a ward under 16", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such student", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn export_subject_data(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(subject): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let subject = named(&state, &principal, &subject, Action::ExportOwnData).await?;
+    zip_response(&state, subject).await
+}
+
+async fn zip_response(state: &AppState, subject: Uuid) -> Result<impl IntoResponse + use<>, ApiError> {
+    let mut connection = state.db.pool().acquire().await?;
+    let archive = super::export_zip(&mut connection, subject, &state.institution).await?;
+    let disposition = "attachment; filename=\"my-data.zip\"".to_owned();
+    Ok(([(header::CONTENT_TYPE, "application/zip".to_owned()), (header::CONTENT_DISPOSITION, disposition)], archive))
 }
 
 /// The signed-in student's subject, once the policy allows `action` on it.
@@ -91,10 +169,7 @@ async fn list_my_disclosures(
     ))]
 async fn export_my_data(State(state): State<AppState>, principal: Principal) -> Result<impl IntoResponse, ApiError> {
     let (subject, _) = me(&state, &principal, Action::ExportOwnData).await?;
-    let mut connection = state.db.pool().acquire().await?;
-    let archive = super::export_zip(&mut connection, subject, &state.institution).await?;
-    let disposition = "attachment; filename=\"my-data.zip\"".to_owned();
-    Ok(([(header::CONTENT_TYPE, "application/zip".to_owned()), (header::CONTENT_DISPOSITION, disposition)], archive))
+    zip_response(&state, subject).await
 }
 
 /// My requests.

@@ -191,7 +191,7 @@ async fn staff_and_guardians_of_minors_record_choices_on_behalf(store: Store) {
 }
 
 /// A demo token for a person the demo institution does not list, signed with the demo key.
-fn consentry_token(app: &TestApp, sub: &str) -> String {
+pub fn consentry_token(app: &TestApp, sub: &str) -> String {
     let key = consentry::datadir::DataDir::open_existing(&app.data_dir()).unwrap().demo_issuer_key().unwrap();
     consentry::auth::DemoIssuer::new(&key, "consentry")
         .mint(sub, consentry::auth::PrincipalKind::User, &[], std::time::Duration::from_secs(600))

@@ -18,6 +18,7 @@ on_both_stores!(
     the_export_holds_every_record_of_the_student_and_no_one_elses,
     a_restricted_student_is_left_out_of_every_read_until_lifted,
     deadlines_follow_the_clock_and_requests_are_worked_from_a_queue,
+    a_guardian_sees_only_a_ward_under_16,
 );
 
 /// The student's login, internal id and token.
@@ -263,4 +264,48 @@ async fn deadlines_follow_the_clock_and_requests_are_worked_from_a_queue(store: 
     let events: Value =
         app.get_as("/api/v1/audit/events?action=request.fulfilled", &officer).await.json().await.unwrap();
     assert!(events["events"].as_array().unwrap().iter().any(|event| event["details"]["certificate"].is_string()));
+}
+
+async fn a_guardian_sees_only_a_ward_under_16(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let (minor, _) = student(&app, "s0010").await;
+    let (adult, _) = student(&app, "s0011").await;
+    let db = app.db().await;
+    let fifteen_years_ago = format!("{}-01-01", Timestamp::now().to_storage()[..4].parse::<i32>().unwrap() - 15);
+    sqlx::query("UPDATE subjects SET date_of_birth = $1 WHERE id = $2")
+        .bind(fifteen_years_ago)
+        .bind(&minor)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, display_name, created_at) VALUES ('parent2', 'B. Parent', '2026-01-01T00:00:00.000000Z')",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let mut connection = db.pool().acquire().await.unwrap();
+    for ward in [&minor, &adult] {
+        consentry::directory::add_guardian(&mut connection, "parent2", uuid::Uuid::parse_str(ward).unwrap())
+            .await
+            .unwrap();
+    }
+    let parent = crate::consent::consentry_token(&app, "parent2");
+    let data = app.get_as(&format!("/api/v1/subjects/{minor}/data"), &parent).await;
+    assert_eq!(data.status(), StatusCode::OK);
+    let data: Value = data.json().await.unwrap();
+    assert_eq!(data["subject"], minor.as_str());
+    let export = app.get_as(&format!("/api/v1/subjects/{minor}/export"), &parent).await;
+    assert_eq!(export.headers()["content-type"], "application/zip");
+    let grown_up = app.get_as(&format!("/api/v1/subjects/{adult}/disclosures"), &parent).await;
+    assert_problem(grown_up, StatusCode::FORBIDDEN, "forbidden").await;
+    let mentor = app.token_for("mentor01").await;
+    assert_problem(
+        app.get_as(&format!("/api/v1/subjects/{minor}/data"), &mentor).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let nobody = app.get_as("/api/v1/subjects/not-an-id/data", &parent).await;
+    assert_problem(nobody, StatusCode::NOT_FOUND, "not-found").await;
 }

@@ -4,6 +4,7 @@
 //! here so that the integration tests can build the same application in-process.
 //! `ARCHITECTURE.md` maps the modules.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth;
 pub mod catalogue;

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::analytics::AnalyticsError;
 use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::clients::ClientError;
@@ -486,6 +487,20 @@ impl From<ErasureError> for ApiError {
             ErasureError::UnknownSubject(_) | ErasureError::UnknownCertificate(_) => Self::not_found(error.to_string()),
             ErasureError::AlreadyErased(..) => Self::new(ProblemType::Conflict, error.to_string()),
             ErasureError::Retention(error) => error.into(),
+        }
+    }
+}
+
+impl From<AnalyticsError> for ApiError {
+    fn from(error: AnalyticsError) -> Self {
+        match error {
+            AnalyticsError::Stopped(_) | AnalyticsError::NotNow(_) => {
+                Self::new(ProblemType::Conflict, error.to_string())
+            }
+            AnalyticsError::UnknownProposal(_) => Self::not_found(error.to_string()),
+            AnalyticsError::Invalid(errors) => Self::invalid(errors),
+            AnalyticsError::Gateway(error) => error.into(),
+            AnalyticsError::Purpose(error) => error.into(),
         }
     }
 }

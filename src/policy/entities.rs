@@ -120,6 +120,19 @@ pub async fn build(
             }
             uid("Client", id)?
         }
+        Resource::Proposal(id) => {
+            let subject: Option<String> = sqlx::query_scalar("SELECT subject_id FROM proposals WHERE id = $1")
+                .bind(id.clone())
+                .fetch_optional(&mut *connection)
+                .await?;
+            let subject = subject.unwrap_or_else(|| uuid::Uuid::nil().to_string());
+            add_subject(connection, &mut entities, &subject).await?;
+            entities.insert(
+                format!("Proposal::{id}"),
+                json!({ "uid": { "type": "Consentry::Proposal", "id": id }, "attrs": { "subject": reference("Subject", &subject) }, "parents": [] }),
+            );
+            uid("Proposal", id)?
+        }
         Resource::DataRequest(id) => {
             // The queue as a whole (`*`) belongs to no student.
             let subject: Option<String> = sqlx::query_scalar("SELECT subject_id FROM data_requests WHERE id = $1")

@@ -50,6 +50,9 @@ pub enum Action {
     ExportOwnData,
     FileDataRequest,
     HandleDataRequest,
+    ViewProposal,
+    DecideProposal,
+    ControlAnalytics,
 }
 
 impl Action {
@@ -72,10 +75,13 @@ impl Action {
             Action::ExportOwnData => "ExportOwnData",
             Action::FileDataRequest => "FileDataRequest",
             Action::HandleDataRequest => "HandleDataRequest",
+            Action::ViewProposal => "ViewProposal",
+            Action::DecideProposal => "DecideProposal",
+            Action::ControlAnalytics => "ControlAnalytics",
         }
     }
 
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 20] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -93,6 +99,9 @@ impl Action {
         Action::ExportOwnData,
         Action::FileDataRequest,
         Action::HandleDataRequest,
+        Action::ViewProposal,
+        Action::DecideProposal,
+        Action::ControlAnalytics,
     ];
 
     /// Whether the action reads data through the gateway, with a [`ReadContext`].
@@ -116,6 +125,8 @@ pub enum Resource {
     Client(String),
     /// A student's request; `*` for the queue as a whole.
     DataRequest(String),
+    /// An intervention proposed for one student.
+    Proposal(String),
 }
 
 impl Resource {
@@ -129,6 +140,7 @@ impl Resource {
             Resource::Source(id) => format!("Source::{id}"),
             Resource::Client(id) => format!("Client::{id}"),
             Resource::DataRequest(id) => format!("DataRequest::{id}"),
+            Resource::Proposal(id) => format!("Proposal::{id}"),
         }
     }
 
@@ -142,6 +154,7 @@ impl Resource {
             Some(("Source", id)) => Some(Resource::Source(id.to_owned())),
             Some(("Client", id)) => Some(Resource::Client(id.to_owned())),
             Some(("DataRequest", id)) => Some(Resource::DataRequest(id.to_owned())),
+            Some(("Proposal", id)) => Some(Resource::Proposal(id.to_owned())),
             _ => None,
         }
     }

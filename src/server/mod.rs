@@ -91,6 +91,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::gateway::router())
         .merge(crate::retention::router())
         .merge(crate::rights::router())
+        .merge(crate::analytics::router())
         .merge(crate::ingest::router())
         .merge(crate::ingest::sources_router())
         .merge(crate::ingest::documents_router())

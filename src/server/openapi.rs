@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&BearerScheme),
     tags(
+        (name = "analytics", description = "Indicators, proposals and the mentors who decide them"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "auth", description = "Who is calling"),
         (name = "clients", description = "The analytics tools registered to read, and their purposes"),

@@ -9,6 +9,7 @@
 
 mod helpers;
 
+mod analytics;
 mod audit;
 mod auth;
 mod cli;

@@ -45,6 +45,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
+    pub analytics: AnalyticsConfig,
     pub institution: InstitutionConfig,
     pub catalogue: CatalogueConfig,
     /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
@@ -68,6 +69,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
+            analytics: AnalyticsConfig::default(),
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
             policies_dir: None,
@@ -183,6 +185,22 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         Self { sweep_every_minutes: 60, sweep_batch: 1_000 }
+    }
+}
+
+/// When the analytics runs by itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsConfig {
+    /// Hours between scheduled runs; 0 runs only on demand.
+    pub run_every_hours: u64,
+    /// How many weeks back a scheduled run looks.
+    pub window_weeks: i64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        Self { run_every_hours: 24, window_weeks: 20 }
     }
 }
 

@@ -95,6 +95,15 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
     }
     let catalogue = Arc::new(catalogue);
     let ingest = crate::ingest::Settings::new(Arc::clone(&catalogue), &config.ingest);
+    let keys = Arc::new(crate::gateway::Keys::new(&keys.pseudonym_pepper)?);
+    let scheduler = (config.analytics.run_every_hours > 0).then(|| crate::analytics::Scheduler {
+        db: db.clone(),
+        gate: gate.clone(),
+        keys: Arc::clone(&keys),
+        clock: clock.clone(),
+        every: std::time::Duration::from_secs(config.analytics.run_every_hours.saturating_mul(3600)),
+        window_weeks: config.analytics.window_weeks.max(1),
+    });
     let state = AppState {
         db,
         verifier: Arc::new(verifier),
@@ -105,12 +114,15 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         gate,
         ingest,
         clock,
-        gateway: Arc::new(crate::gateway::Keys::new(&keys.pseudonym_pepper)?),
+        gateway: keys,
         institution: Arc::new(institution),
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;
     application.spawn_background(|stop| checkpointer.run(stop));
     application.spawn_background(|stop| sweeper.run(stop));
+    if let Some(scheduler) = scheduler {
+        application.spawn_background(|stop| scheduler.run(stop));
+    }
     Ok(application)
 }
 

@@ -34,6 +34,9 @@ use crate::timestamp::Timestamp;
 pub const ANALYTICS_CLIENT: &str = "consentry-analytics";
 /// The purpose runs read for and propose under.
 pub const PURPOSE: &str = "dropout-prevention";
+/// A risk from which a mentor gets a proposal at all: below it a student is on track
+/// enough that a proposal would only crowd the mentor's list.
+const PROPOSE_FROM: f64 = 0.3;
 /// A risk from which the proposal is an invitation for a conversation.
 const INVITE_FROM: f64 = 0.35;
 /// How long a proposal waits for its mentor.
@@ -253,7 +256,7 @@ pub async fn run(
             .filter(|indicator| indicator.below_norm)
             .collect();
         let Some(mentor) = mentors.get(subject) else { continue };
-        if below.is_empty() {
+        if below.is_empty() || *score < PROPOSE_FROM {
             continue;
         }
         let action = if *score >= INVITE_FROM {
@@ -308,4 +311,55 @@ pub async fn run(
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// Marks pending proposals past their time as expired.
+pub async fn expire(db: &Db, now: Timestamp) -> Result<u64, AnalyticsError> {
+    let expired = sqlx::query("UPDATE proposals SET status = 'expired' WHERE status = 'pending' AND expires_at <= $1")
+        .bind(now.to_storage())
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(expired)
+}
+
+/// The scheduled run: at the configured interval, the last `window_weeks` up to today
+/// (a window per day, so a second run on one day proposes nothing new).
+pub struct Scheduler {
+    pub db: Db,
+    pub gate: Gate,
+    pub keys: Arc<Keys>,
+    pub clock: crate::timestamp::Clock,
+    pub every: std::time::Duration,
+    pub window_weeks: i64,
+}
+
+impl Scheduler {
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + self.every, self.every);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.tick().await,
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn tick(&self) {
+        let now = self.clock.now();
+        let today = now.unix_seconds() - now.unix_seconds().rem_euclid(86_400);
+        let (Some(since), Some(until)) =
+            (Timestamp::from_unix_seconds(today - self.window_weeks * 7 * 86_400), Timestamp::from_unix_seconds(today))
+        else {
+            return;
+        };
+        if let Err(error) = expire(&self.db, now).await {
+            tracing::warn!(%error, "could not expire old proposals");
+        }
+        match run(&self.db, &self.gate, &self.keys, RunWindow { since, until }, now).await {
+            Ok(report) => tracing::info!(proposals = report.proposals, repeated = report.repeated, "analytics run"),
+            Err(AnalyticsError::Stopped(reason)) => tracing::info!(%reason, "analytics is stopped; no scheduled run"),
+            Err(error) => tracing::warn!(%error, "the scheduled analytics run failed"),
+        }
+    }
 }

@@ -126,6 +126,7 @@ async fn get_analytics_oversight(
         (status = 401, description = "Missing or invalid token", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 async fn list_proposals(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<Proposal>>, ApiError> {
+    super::expire(&state.db, state.clock.now()).await?;
     let mut connection = state.db.pool().acquire().await?;
     Ok(Json(review::of_mentor(&mut connection, &principal.id).await?))
 }

@@ -14,6 +14,7 @@ on_both_stores!(
     a_mentor_sees_and_decides_only_their_own_mentees,
     an_objector_is_neither_read_nor_scored_nor_proposed,
     the_stop_switch_halts_runs_and_decisions_until_lifted,
+    unanswered_proposals_expire,
 );
 
 /// The demo semester.
@@ -277,4 +278,21 @@ async fn drifting_students_head_their_mentors_invitation_lists() {
     let precision = hits as f64 / top.len() as f64;
     let chance = drifting.len() as f64 / students as f64;
     assert!(precision > 2.0 * chance, "precision at 5 {precision:.2} vs chance {chance:.2}");
+}
+
+async fn unanswered_proposals_expire(store: Store) {
+    let clock = consentry::timestamp::Clock::default();
+    let app = TestApp::builder(store).clock(clock.clone()).spawn().await;
+    run(&app).await;
+    let mentor = app.token_for("mentor01").await;
+    let proposals: Vec<Value> = app.get_as("/api/v1/proposals", &mentor).await.json().await.unwrap();
+    assert!(proposals.iter().all(|proposal| proposal["status"] == "pending"));
+    let id = proposals[0]["id"].as_str().unwrap();
+    assert_eq!(app.get_as(&format!("/api/v1/proposals/{id}"), &mentor).await.status(), StatusCode::OK);
+    clock.advance_seconds(15 * 86_400);
+    let proposals: Vec<Value> = app.get_as("/api/v1/proposals", &mentor).await.json().await.unwrap();
+    assert!(proposals.iter().all(|proposal| proposal["status"] == "expired"));
+    let late =
+        app.post_as(&format!("/api/v1/proposals/{id}/decision"), &mentor, &json!({ "decision": "approve" })).await;
+    assert_problem(late, StatusCode::CONFLICT, "conflict").await;
 }

@@ -22,7 +22,7 @@ survey.json         your questionnaire answers
 consents.json       every choice you made per purpose, and a receipt for your current one
 disclosures.json    every read of your data by an analytics tool: when, who, why, how much
 requests.json       your requests (access, rectification, erasure, restriction, objection)
-interventions.json  proposals about you and what your mentor decided (none yet)
+interventions.json  what your mentor decided to offer you, and why
 
 Each record has an `id`: name it when you ask for a correction.
 ";
@@ -146,6 +146,9 @@ pub async fn export_zip(
     }
     let disclosures = super::disclosures(connection, subject).await?;
     let requests = super::requests::of_subject(connection, subject, crate::timestamp::Timestamp::now()).await?;
+    let interventions = crate::analytics::interventions(connection, subject)
+        .await
+        .map_err(|error| RightsError::Export(error.to_string()))?;
     let files: [(&str, Vec<u8>); 10] = [
         ("README.txt", README.as_bytes().to_vec()),
         (
@@ -161,7 +164,7 @@ pub async fn export_zip(
         ("consents.json", json_file(&json!({ "history": history, "receipts": receipts }))),
         ("disclosures.json", json_file(&json!(disclosures))),
         ("requests.json", json_file(&json!(requests))),
-        ("interventions.json", json_file(&json!([]))),
+        ("interventions.json", json_file(&json!(interventions))),
     ];
     let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);

@@ -115,6 +115,13 @@ async fn nothing_reaches_a_student_before_a_mentor_approves(store: Store) {
     let mine: Vec<Value> = app.get_as("/api/v1/me/interventions", &student).await.json().await.unwrap();
     assert_eq!(mine[0]["declined"], true);
 
+    // The download holds it too.
+    let bytes = app.get_as("/api/v1/me/export", &student).await.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let exported: Vec<Value> = serde_json::from_reader(archive.by_name("interventions.json").unwrap()).unwrap();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(exported[0]["id"], mine[0]["id"]);
+
     // The mentor's look at the indicators is among the student's disclosures.
     let disclosures: Vec<Value> = app.get_as("/api/v1/me/disclosures", &student).await.json().await.unwrap();
     assert!(disclosures.iter().any(|disclosure| disclosure["reader"] == "mentor01"));

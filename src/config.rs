@@ -46,6 +46,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub retention: RetentionConfig,
     pub analytics: AnalyticsConfig,
+    pub sessions: SessionsConfig,
     pub institution: InstitutionConfig,
     pub catalogue: CatalogueConfig,
     /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
@@ -70,6 +71,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
             analytics: AnalyticsConfig::default(),
+            sessions: SessionsConfig::default(),
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
             policies_dir: None,
@@ -185,6 +187,22 @@ pub struct RetentionConfig {
 impl Default for RetentionConfig {
     fn default() -> Self {
         Self { sweep_every_minutes: 60, sweep_batch: 1_000 }
+    }
+}
+
+/// How long a signed-in person's session lasts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Ends after this long without a request.
+    pub idle_minutes: i64,
+    /// Ends this long after sign-in, whatever happens.
+    pub absolute_hours: i64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self { idle_minutes: 30, absolute_hours: 12 }
     }
 }
 

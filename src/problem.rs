@@ -291,6 +291,8 @@ impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         let (code, description) = match &error {
             AuthError::Missing => (None, error.to_string()),
+            AuthError::SessionEnded => return Self::new(ProblemType::Unauthenticated, error.to_string()),
+            AuthError::CsrfMismatch => return Self::new(ProblemType::Forbidden, error.to_string()),
             AuthError::Unavailable(cause) => {
                 return Self {
                     internal: Some(cause.clone()),

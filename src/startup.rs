@@ -104,6 +104,17 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         every: std::time::Duration::from_secs(config.analytics.run_every_hours.saturating_mul(3600)),
         window_weeks: config.analytics.window_weeks.max(1),
     });
+    let sessions = crate::auth::SessionStore {
+        db: db.clone(),
+        lifetimes: crate::auth::sessions::Lifetimes {
+            idle_seconds: config.sessions.idle_minutes.max(1) * 60,
+            absolute_seconds: config.sessions.absolute_hours.max(1) * 3600,
+        },
+        clock: clock.clone(),
+        // Browsers keep Secure cookies from plain HTTP only on loopback; a demo there
+        // runs without TLS.
+        secure_cookies: !(demo.is_some() && config.addr.ip().is_loopback()),
+    };
     let state = AppState {
         db,
         verifier: Arc::new(verifier),
@@ -114,6 +125,7 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         gate,
         ingest,
         clock,
+        sessions,
         gateway: keys,
         institution: Arc::new(institution),
     };

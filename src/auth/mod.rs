@@ -6,8 +6,10 @@
 //! one's: this module only establishes identity and claimed roles.
 
 mod demo_issuer;
+mod login;
 mod routes;
 pub mod secrets;
+pub mod sessions;
 mod verifier;
 
 use std::collections::BTreeSet;
@@ -21,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use demo_issuer::{DEMO_ISSUER, DemoIssuer};
+pub use login::router as login_router;
 pub use routes::router;
+pub use sessions::SessionStore;
 pub use verifier::TokenVerifier;
 
 use crate::problem::ApiError;
@@ -107,6 +111,10 @@ pub enum AuthError {
     BadSignature,
     #[error("the token lacks a required claim or has one of the wrong type: {0}")]
     BadClaims(String),
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+    #[error("a request made with the session cookie must send the session's CSRF token in X-CSRF-Token")]
+    CsrfMismatch,
     /// The issuer's keys could not be fetched: our fault or theirs, never the caller's.
     #[error("the token issuer's keys could not be fetched: {0}")]
     Unavailable(String),
@@ -116,10 +124,33 @@ impl<S> FromRequestParts<S> for Principal
 where
     S: Send + Sync,
     Arc<TokenVerifier>: FromRef<S>,
+    SessionStore: FromRef<S>,
 {
     type Rejection = ApiError;
 
+    /// A bearer token (tools and scripts), or else the session cookie of a person who
+    /// signed in; with the cookie, a state-changing request must carry the session's CSRF
+    /// token in `X-CSRF-Token`.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session_cookie = parts
+            .headers
+            .get(header::COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|header| sessions::cookie(header, sessions::COOKIE));
+        if let (None, Some(token)) = (parts.headers.get(header::AUTHORIZATION), session_cookie) {
+            let store = SessionStore::from_ref(state);
+            let mut connection = store.db.pool().acquire().await?;
+            let session = sessions::resolve(&mut connection, &token, store.lifetimes, store.clock.now())
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or(AuthError::SessionEnded)?;
+            let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
+            let csrf = parts.headers.get(sessions::CSRF_HEADER).and_then(|value| value.to_str().ok());
+            if !safe && csrf != Some(session.csrf.as_str()) {
+                return Err(AuthError::CsrfMismatch.into());
+            }
+            return Ok(session.principal);
+        }
         let value = parts.headers.get(header::AUTHORIZATION).ok_or(AuthError::Missing)?;
         let value = value.to_str().map_err(|_| AuthError::NotBearer)?;
         let (scheme, token) = value.split_once(' ').ok_or(AuthError::NotBearer)?;

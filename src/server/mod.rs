@@ -55,12 +55,20 @@ pub struct AppState {
     /// Decides every access.
     pub gate: Gate,
     pub ingest: crate::ingest::Settings,
+    /// Sessions of people who signed in.
+    pub sessions: crate::auth::SessionStore,
     /// The time everything acts at; tests move it.
     pub clock: crate::timestamp::Clock,
     /// Pseudonym and cursor keys of the read gateway.
     pub gateway: Arc<crate::gateway::Keys>,
     /// The controller, as receipts name it.
     pub institution: Arc<InstitutionConfig>,
+}
+
+impl FromRef<AppState> for crate::auth::SessionStore {
+    fn from_ref(state: &AppState) -> Self {
+        state.sessions.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<TokenVerifier> {
@@ -82,6 +90,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(health::router())
         .merge(crate::auth::router())
+        .merge(crate::auth::login_router())
         .merge(crate::audit::router())
         .merge(crate::catalogue::router())
         .merge(crate::purposes::router())

@@ -19,6 +19,7 @@ mod demo;
 mod errors;
 mod gateway;
 mod ingest;
+mod login;
 mod operations;
 mod policies;
 mod purposes;

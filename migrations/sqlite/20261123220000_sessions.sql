@@ -1,0 +1,13 @@
+-- Server-side sessions of people who signed in; the cookie carries a random token, the
+-- store only its SHA-256.
+CREATE TABLE sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    provider     TEXT NOT NULL,
+    -- Sent back with every state-changing request made with the cookie.
+    csrf_token   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);

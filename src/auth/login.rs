@@ -1,0 +1,223 @@
+//! Signing people in and out: the session endpoints, and in demo mode a login picker,
+//! clearly marked DEMO, that exists only on a server started with `--demo`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use maud::{DOCTYPE, Markup, html};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::sessions::{self, COOKIE};
+use super::{Principal, Role};
+use crate::audit::{self, Actor, ActorKind, Decision, Event};
+use crate::problem::{ApiError, ProblemDetails, ProblemType};
+use crate::server::AppState;
+
+/// The double-submit cookie that protects the demo login form.
+const LOGIN_CSRF_COOKIE: &str = "consentry_login_csrf";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(demo_login_page, demo_login))
+        .routes(routes!(get_session))
+        .routes(routes!(logout))
+}
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}\
+                         .demo{background:#fff3cd;border:2px solid #8a6d00;padding:.5rem 1rem;font-weight:bold}\
+                         button{margin:.15rem;padding:.4rem .8rem}" }
+            }
+            body { (body) }
+        }
+    }
+}
+
+fn demo_only(state: &AppState) -> Result<&crate::demo::DemoMode, ApiError> {
+    state.demo.as_deref().ok_or_else(|| ApiError::not_found("there is no demo login on this server"))
+}
+
+/// The demo login picker.
+///
+/// Lists the demo institution's people by role; choosing one signs in as them. Only on a
+/// server started with `--demo`.
+#[utoipa::path(get, path = "/auth/demo", tag = "auth", operation_id = "demo_login_page",
+    responses(
+        (status = 200, description = "The picker (HTML)", content_type = "text/html"),
+        (status = 404, description = "Not a demo server", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn demo_login_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let demo = demo_only(&state)?;
+    let csrf = super::secrets::issue().map_err(ApiError::internal)?;
+    let people: Vec<_> =
+        demo.institution.principals().into_iter().filter(|person| person.kind == super::PrincipalKind::User).collect();
+    let mut by_role: Vec<(Role, Vec<&crate::demo::DemoPrincipal>)> = Vec::new();
+    for role in Role::ALL {
+        let holders: Vec<_> = people.iter().filter(|person| person.roles.contains(&role)).take(12).collect();
+        if !holders.is_empty() {
+            by_role.push((role, holders));
+        }
+    }
+    let markup = page(
+        "DEMO login — Consentry",
+        html! {
+            p.demo role="alert" { "DEMO — Hogeschool Demo is made up. Anyone can sign in as anyone here; never use this server with real data." }
+            h1 { "Sign in as a demo person" }
+            @for (role, holders) in &by_role {
+                h2 { (role.as_str().replace('_', " ")) }
+                form method="post" action="/auth/demo" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    @for person in holders {
+                        button type="submit" name="sub" value=(person.id) { (person.id) " — " (person.name) }
+                    }
+                }
+            }
+        },
+    );
+    let store = state.sessions.clone();
+    let cookie = store.set_cookie(LOGIN_CSRF_COOKIE, Some(&csrf), 600);
+    Ok(([(header::SET_COOKIE, cookie)], markup).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DemoLoginForm {
+    sub: String,
+    csrf: String,
+}
+
+async fn audit_login(
+    state: &AppState,
+    user: &str,
+    provider: &str,
+    outcome: Result<(), String>,
+) -> Result<(), ApiError> {
+    let actor = Actor { id: user.to_owned(), kind: ActorKind::User, roles: Vec::new() };
+    let event = match outcome {
+        Ok(()) => Event::new(actor, "auth.login", format!("User::{user}"))
+            .decided(Decision::Allow, vec![provider.to_owned()])
+            .details(json!({ "provider": provider })),
+        Err(reason) => Event::new(actor, "auth.login_failed", format!("User::{user}"))
+            .decided(Decision::Deny, vec![reason.clone()])
+            .details(json!({ "provider": provider, "reason": reason })),
+    };
+    audit::record_alone(&state.db, event).await?;
+    Ok(())
+}
+
+/// Sign in as a demo person (demo servers only).
+#[utoipa::path(post, path = "/auth/demo", tag = "auth", operation_id = "demo_login",
+    request_body(content = DemoLoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; on to the session"),
+        (status = 403, description = "The form's CSRF token does not match", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "Not a demo server", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "No such demo person", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn demo_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<DemoLoginForm>,
+) -> Result<Response, ApiError> {
+    let demo = demo_only(&state)?;
+    let expected = headers
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|cookies| sessions::cookie(cookies, LOGIN_CSRF_COOKIE));
+    if expected.as_deref() != Some(form.csrf.as_str()) {
+        audit_login(&state, &form.sub, "demo", Err("csrf-mismatch".to_owned())).await?;
+        return Err(ApiError::new(ProblemType::Forbidden, "the form is stale or forged: open the login page again"));
+    }
+    let known = demo.institution.principal(&form.sub).is_some_and(|person| person.kind == super::PrincipalKind::User);
+    if !known {
+        audit_login(&state, &form.sub, "demo", Err("unknown-user".to_owned())).await?;
+        return Err(ApiError::invalid_field("sub", format!("no demo person has the id `{}`", form.sub)));
+    }
+    let store = state.sessions.clone();
+    let mut connection = state.db.pool().acquire().await?;
+    let opened = sessions::open(&mut connection, &form.sub, "demo", store.lifetimes, store.clock.now())
+        .await
+        .map_err(ApiError::internal)?;
+    drop(connection);
+    audit_login(&state, &form.sub, "demo", Ok(())).await?;
+    let mut response = Redirect::to("/auth/session").into_response();
+    let session_cookie = store.set_cookie(COOKIE, Some(&opened.token), store.lifetimes.absolute_seconds);
+    let cleared = store.set_cookie(LOGIN_CSRF_COOKIE, None, 0);
+    for cookie in [session_cookie, cleared] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The signed-in person's session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    user: String,
+    roles: Vec<Role>,
+    provider: String,
+    expires_at: String,
+    /// Send as `X-CSRF-Token` with every state-changing request made with the cookie.
+    csrf_token: String,
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|cookies| sessions::cookie(cookies, COOKIE))
+}
+
+/// My session.
+#[utoipa::path(get, path = "/auth/session", tag = "auth", operation_id = "get_session",
+    responses(
+        (status = 200, description = "The session", body = SessionView),
+        (status = 401, description = "Not signed in, or the session ended", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_session(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<SessionView>, ApiError> {
+    let token = session_token(&headers).ok_or(super::AuthError::SessionEnded)?;
+    let store = state.sessions.clone();
+    let mut connection = state.db.pool().acquire().await?;
+    let session = sessions::resolve(&mut connection, &token, store.lifetimes, store.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(super::AuthError::SessionEnded)?;
+    Ok(Json(SessionView {
+        user: session.principal.id,
+        roles: session.principal.roles.into_iter().collect(),
+        provider: session.provider,
+        expires_at: session.expires_at,
+        csrf_token: session.csrf,
+    }))
+}
+
+/// Sign out: ends the session here.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Missing CSRF token", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> Result<Response, ApiError> {
+    let token = session_token(&headers).ok_or(super::AuthError::SessionEnded)?;
+    let mut connection = state.db.pool().acquire().await?;
+    sessions::end(&mut connection, &token).await.map_err(ApiError::internal)?;
+    drop(connection);
+    let event = Event::new(Actor::from(&principal), "auth.logout", format!("User::{}", principal.id))
+        .decided(Decision::Allow, Vec::new());
+    audit::record_alone(&state.db, event).await?;
+    let cleared = state.sessions.clone().set_cookie(COOKIE, None, 0);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
+}

@@ -26,6 +26,76 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(demo_login_page, demo_login))
         .routes(routes!(get_session))
         .routes(routes!(logout))
+        .routes(routes!(get_user_roles, set_user_roles))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolesBody {
+    roles: Vec<Role>,
+}
+
+async fn user_roles(state: &AppState, user: &str) -> Result<Vec<Role>, ApiError> {
+    let mut connection = state.db.pool().acquire().await?;
+    crate::directory::roles_of(&mut connection, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user has the id `{user}`")))
+}
+
+/// A person's local role grants.
+#[utoipa::path(get, path = "/api/v1/users/{id}/roles", tag = "auth", operation_id = "get_user_roles",
+    params(("id" = String, Path, description = "Login id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The roles granted here", body = [Role]),
+        (status = 401, description = "Missing or invalid credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn get_user_roles(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Vec<Role>>, ApiError> {
+    state.gate.authorize(&principal, crate::policy::Action::GrantRoles, crate::policy::Resource::PolicySet).await?;
+    Ok(Json(user_roles(&state, &id).await?))
+}
+
+/// Grant a person roles locally (replaces their local grants).
+///
+/// Beside what their identity provider says: privacy officer, DPO, admin, mentor, …
+/// Audited with the roles before and after.
+#[utoipa::path(put, path = "/api/v1/users/{id}/roles", tag = "auth", operation_id = "set_user_roles",
+    params(("id" = String, Path, description = "Login id")),
+    request_body = RolesBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The roles now granted", body = [Role]),
+        (status = 401, description = "Missing or invalid credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown role", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn set_user_roles(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::problem::AppJson(body): crate::problem::AppJson<RolesBody>,
+) -> Result<Json<Vec<Role>>, ApiError> {
+    let decision =
+        state.gate.authorize(&principal, crate::policy::Action::GrantRoles, crate::policy::Resource::PolicySet).await?;
+    let before = user_roles(&state, &id).await?;
+    let mut roles = body.roles;
+    roles.sort();
+    roles.dedup();
+    let mut tx = state.db.begin().await?;
+    crate::directory::set_roles(&mut tx, &id, &roles).await?;
+    let event = Event::new(Actor::from(&principal), "user.roles_granted", format!("User::{id}"))
+        .decided(Decision::Allow, decision.reasons)
+        .details(json!({ "from": before, "to": roles }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Json(roles))
 }
 
 fn page(title: &str, body: Markup) -> Markup {

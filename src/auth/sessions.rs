@@ -5,7 +5,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::secrets::{self, RandomFailure};
-use super::{Principal, PrincipalKind, Role};
+use super::{Principal, PrincipalKind};
 use crate::timestamp::Timestamp;
 
 /// The session cookie's name.
@@ -91,16 +91,9 @@ pub async fn resolve(
         .execute(&mut *connection)
         .await?;
     let user: String = row.try_get("user_id")?;
-    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1")
-        .bind(user.clone())
-        .fetch_all(&mut *connection)
-        .await?;
+    let roles = crate::directory::roles_of(connection, &user).await?.unwrap_or_default();
     Ok(Some(Session {
-        principal: Principal {
-            id: user,
-            kind: PrincipalKind::User,
-            roles: roles.iter().filter_map(|role| Role::parse(role)).collect(),
-        },
+        principal: Principal { id: user, kind: PrincipalKind::User, roles: roles.into_iter().collect() },
         csrf: row.try_get("csrf_token")?,
         provider: row.try_get("provider")?,
         expires_at,
@@ -123,6 +116,8 @@ pub enum SessionError {
     Random(#[from] RandomFailure),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] crate::db::DbError),
 }
 
 /// The value of cookie `name` in a `Cookie` header.

@@ -5,6 +5,7 @@ use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use super::{IdentifierScheme, NewCourse, NewGroup, NewSubject, NewUser};
+use crate::auth::Role;
 use crate::db::{DbError, SqlValue, insert_rows};
 use crate::timestamp::Timestamp;
 
@@ -169,4 +170,33 @@ pub async fn group_memberships(
 /// The ids of every subject.
 pub async fn subject_ids(connection: &mut AnyConnection) -> Result<Vec<String>, DbError> {
     Ok(sqlx::query_scalar("SELECT id FROM subjects").fetch_all(connection).await?)
+}
+
+/// The roles granted locally to a person, or `None` when there is no such person.
+pub async fn roles_of(connection: &mut AnyConnection, user: &str) -> Result<Option<Vec<Role>>, DbError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(user.to_owned())
+        .fetch_optional(&mut *connection)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+        .bind(user.to_owned())
+        .fetch_all(connection)
+        .await?;
+    Ok(Some(roles.iter().filter_map(|role| Role::parse(role)).collect()))
+}
+
+/// Replaces the roles granted locally to a person, in the caller's transaction.
+pub async fn set_roles(connection: &mut AnyConnection, user: &str, roles: &[Role]) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(user.to_owned()).execute(&mut *connection).await?;
+    for role in roles {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+            .bind(user.to_owned())
+            .bind(role.as_str())
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
 }

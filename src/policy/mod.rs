@@ -53,6 +53,7 @@ pub enum Action {
     ViewProposal,
     DecideProposal,
     ControlAnalytics,
+    GrantRoles,
 }
 
 impl Action {
@@ -78,10 +79,11 @@ impl Action {
             Action::ViewProposal => "ViewProposal",
             Action::DecideProposal => "DecideProposal",
             Action::ControlAnalytics => "ControlAnalytics",
+            Action::GrantRoles => "GrantRoles",
         }
     }
 
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -102,6 +104,7 @@ impl Action {
         Action::ViewProposal,
         Action::DecideProposal,
         Action::ControlAnalytics,
+        Action::GrantRoles,
     ];
 
     /// Whether the action reads data through the gateway, with a [`ReadContext`].

@@ -112,7 +112,8 @@ fn from_row(row: &AnyRow, now: Timestamp) -> Result<DataRequest, RightsError> {
         details: serde_json::from_str(&details).unwrap_or(Value::Null),
         state,
         received_at: row.try_get("received_at")?,
-        due_in_days: seconds.div_euclid(86_400),
+        // Whole days, rounded up: with 4 days and 23 hours left the request is due in 5.
+        due_in_days: (seconds + 86_399).div_euclid(86_400),
         overdue: state.is_open() && seconds < 0,
         deadline,
         extension_reason: row.try_get("extension_reason")?,

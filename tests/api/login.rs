@@ -10,7 +10,8 @@ use crate::on_both_stores;
 
 on_both_stores!(
     a_demo_person_signs_in_works_with_the_cookie_and_signs_out,
-    forged_or_unknown_logins_are_refused_and_audited
+    forged_or_unknown_logins_are_refused_and_audited,
+    admins_grant_roles_locally_and_sessions_carry_them,
 );
 
 fn no_redirects() -> reqwest::Client {
@@ -140,4 +141,34 @@ async fn a_server_without_demo_has_no_login_picker() {
     let app = TestApp::builder(Store::Sqlite).configure(|config| config.demo = false).spawn().await;
     let picker = app.get("/auth/demo").await;
     assert_problem(picker, StatusCode::NOT_FOUND, "not-found").await;
+}
+
+async fn admins_grant_roles_locally_and_sessions_carry_them(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let admin = app.token_for("admin1").await;
+    let roles: Value = app.get_as("/api/v1/users/teacher03/roles", &admin).await.json().await.unwrap();
+    assert_eq!(roles, json!(["teacher"]));
+    let granted = app.put_as("/api/v1/users/teacher03/roles", &admin, &json!({ "roles": ["teacher", "mentor"] })).await;
+    assert_eq!(granted.status(), StatusCode::OK);
+    assert_eq!(granted.json::<Value>().await.unwrap(), json!(["mentor", "teacher"]));
+
+    let client = no_redirects();
+    let signed_in = sign_in(&app, &client, "teacher03").await;
+    let (token, _) = cookie_from(&signed_in, "consentry_session").unwrap();
+    let cookie = format!("consentry_session={token}");
+    let session: Value =
+        client.get(app.url("/auth/session")).header(COOKIE, cookie).send().await.unwrap().json().await.unwrap();
+    assert_eq!(session["roles"], json!(["mentor", "teacher"]));
+
+    let officer = app.token_for("po1").await;
+    let refused = app.put_as("/api/v1/users/po1/roles", &officer, &json!({ "roles": ["admin"] })).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    let unknown_role = app.put_as("/api/v1/users/teacher03/roles", &admin, &json!({ "roles": ["wizard"] })).await;
+    assert_problem(unknown_role, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    let nobody = app.put_as("/api/v1/users/nobody/roles", &admin, &json!({ "roles": [] })).await;
+    assert_problem(nobody, StatusCode::NOT_FOUND, "not-found").await;
+    let events: Value =
+        app.get_as("/api/v1/audit/events?action=user.roles_granted", &officer).await.json().await.unwrap();
+    let details = &events["events"][0]["details"];
+    assert_eq!((details["from"].clone(), details["to"].clone()), (json!(["teacher"]), json!(["mentor", "teacher"])));
 }

@@ -146,6 +146,42 @@ pub struct AuthConfig {
     pub leeway_seconds: u64,
     /// Least time between two fetches of the issuer's keys when a token names an unknown key.
     pub jwks_refetch_min_seconds: u64,
+    /// Identity providers people sign in with (OpenID Connect).
+    pub providers: Vec<OidcProvider>,
+}
+
+/// An OpenID Connect provider people sign in with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// The name in `/auth/login?provider=…`.
+    pub id: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// This server's `/auth/callback`, as registered at the provider.
+    pub redirect_url: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim that names a staff member's login id here.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim with a student's number, which links them to their record; never the name.
+    #[serde(default)]
+    pub student_number_claim: Option<String>,
+    /// The claim listing affiliations or groups, and what each value means here.
+    #[serde(default)]
+    pub roles_claim: Option<String>,
+    #[serde(default)]
+    pub role_map: BTreeMap<String, Role>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".to_owned()]
+}
+
+fn default_user_claim() -> String {
+    "preferred_username".to_owned()
 }
 
 impl Default for AuthConfig {
@@ -157,6 +193,7 @@ impl Default for AuthConfig {
             roles_claim: "roles".to_owned(),
             role_map: BTreeMap::new(),
             leeway_seconds: 60,
+            providers: Vec::new(),
             jwks_refetch_min_seconds: 10,
         }
     }

@@ -126,6 +126,8 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         ingest,
         clock,
         sessions,
+        oidc_providers: Arc::new(config.auth.providers.clone()),
+        oidc: Arc::new(crate::auth::oidc::Providers::default()),
         gateway: keys,
         institution: Arc::new(institution),
     };

@@ -27,6 +27,112 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_session))
         .routes(routes!(logout))
         .routes(routes!(get_user_roles, set_user_roles))
+        .routes(routes!(start_login))
+        .routes(routes!(finish_login))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LoginParams {
+    /// The configured identity provider's id.
+    provider: String,
+}
+
+/// Sign in with an identity provider (OpenID Connect).
+///
+/// Redirects to the provider's sign-in page (authorization code flow with PKCE).
+#[utoipa::path(get, path = "/auth/login", tag = "auth", operation_id = "start_login",
+    params(LoginParams),
+    responses(
+        (status = 303, description = "On to the provider"),
+        (status = 404, description = "No such provider", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The provider cannot be reached", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn start_login(
+    State(state): State<AppState>,
+    crate::problem::AppQuery(params): crate::problem::AppQuery<LoginParams>,
+) -> Result<Response, ApiError> {
+    let mut connection = state.db.pool().acquire().await?;
+    let url =
+        super::oidc::begin(&mut connection, &state.oidc, &state.oidc_providers, &params.provider, state.clock.now())
+            .await
+            .map_err(oidc_problem)?;
+    Ok(Redirect::to(&url).into_response())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn oidc_problem(error: super::oidc::OidcError) -> ApiError {
+    use super::oidc::OidcError;
+    match error {
+        OidcError::UnknownProvider(_) => ApiError::not_found(error.to_string()),
+        OidcError::Provider(_) => ApiError::new(ProblemType::ServiceUnavailable, error.to_string()),
+        OidcError::UnknownState | OidcError::Refused(_) | OidcError::BadToken(_) => {
+            ApiError::new(ProblemType::Unauthenticated, error.to_string())
+        }
+        OidcError::NotLinked(_) => ApiError::new(ProblemType::Forbidden, error.to_string()),
+        OidcError::Db(error) => error.into(),
+        OidcError::Store(error) => error.into(),
+    }
+}
+
+/// Where the identity provider sends the browser back.
+#[utoipa::path(get, path = "/auth/callback", tag = "auth", operation_id = "finish_login",
+    params(CallbackParams),
+    responses(
+        (status = 303, description = "Signed in; on to the session"),
+        (status = 401, description = "Unknown or used state, refused by the provider, or an ID token that does not verify", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "No person here matches the sign-in", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "The provider cannot be reached", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn finish_login(
+    State(state): State<AppState>,
+    crate::problem::AppQuery(params): crate::problem::AppQuery<CallbackParams>,
+) -> Result<Response, ApiError> {
+    let (Some(code), Some(login_state)) = (params.code.as_deref(), params.state.as_deref()) else {
+        let reason = params.error_description.or(params.error).unwrap_or_else(|| "no code".to_owned());
+        audit_login(&state, "unknown", "oidc", Err(format!("provider-error: {reason}"))).await?;
+        return Err(ApiError::new(ProblemType::Unauthenticated, format!("the sign-in did not complete: {reason}")));
+    };
+    let store = state.sessions.clone();
+    let mut connection = state.db.pool().acquire().await?;
+    let finished =
+        super::oidc::finish(&mut connection, &state.oidc, &state.oidc_providers, login_state, code, store.clock.now())
+            .await;
+    let signed_in = match finished {
+        Ok(signed_in) => signed_in,
+        Err(error) => {
+            drop(connection);
+            audit_login(&state, "unknown", "oidc", Err(error.to_string())).await?;
+            return Err(oidc_problem(error));
+        }
+    };
+    let opened = sessions::open(
+        &mut connection,
+        &signed_in.user,
+        &signed_in.provider,
+        &signed_in.roles,
+        store.lifetimes,
+        store.clock.now(),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    drop(connection);
+    audit_login(&state, &signed_in.user, &signed_in.provider, Ok(())).await?;
+    let mut response = Redirect::to("/auth/session").into_response();
+    if let Ok(value) =
+        HeaderValue::from_str(&store.set_cookie(COOKIE, Some(&opened.token), store.lifetimes.absolute_seconds))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -216,7 +322,7 @@ async fn demo_login(
     }
     let store = state.sessions.clone();
     let mut connection = state.db.pool().acquire().await?;
-    let opened = sessions::open(&mut connection, &form.sub, "demo", store.lifetimes, store.clock.now())
+    let opened = sessions::open(&mut connection, &form.sub, "demo", &[], store.lifetimes, store.clock.now())
         .await
         .map_err(ApiError::internal)?;
     drop(connection);

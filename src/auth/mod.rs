@@ -7,6 +7,7 @@
 
 mod demo_issuer;
 mod login;
+pub mod oidc;
 mod routes;
 pub mod secrets;
 pub mod sessions;

@@ -42,6 +42,7 @@ pub async fn open(
     connection: &mut AnyConnection,
     user: &str,
     provider: &str,
+    claim_roles: &[super::Role],
     lifetimes: Lifetimes,
     now: Timestamp,
 ) -> Result<Opened, SessionError> {
@@ -49,8 +50,8 @@ pub async fn open(
     let csrf = secrets::issue()?;
     let expires_at = now.plus_seconds(lifetimes.absolute_seconds);
     sqlx::query(
-        "INSERT INTO sessions (token_sha256, user_id, provider, csrf_token, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $5, $6)",
+        "INSERT INTO sessions (token_sha256, user_id, provider, csrf_token, created_at, last_seen_at, expires_at, \
+         claim_roles) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
     )
     .bind(secrets::digest_hex(&token))
     .bind(user.to_owned())
@@ -58,6 +59,7 @@ pub async fn open(
     .bind(csrf.clone())
     .bind(now.to_storage())
     .bind(expires_at.to_storage())
+    .bind(serde_json::to_string(claim_roles).unwrap_or_else(|_| "[]".to_owned()))
     .execute(connection)
     .await?;
     Ok(Opened { token, csrf, expires_at })
@@ -72,7 +74,7 @@ pub async fn resolve(
 ) -> Result<Option<Session>, SessionError> {
     let digest = secrets::digest_hex(token);
     let row = sqlx::query(
-        "SELECT user_id, provider, csrf_token, last_seen_at, expires_at FROM sessions WHERE token_sha256 = $1",
+        "SELECT user_id, provider, csrf_token, last_seen_at, expires_at, claim_roles FROM sessions WHERE token_sha256 = $1",
     )
     .bind(digest.clone())
     .fetch_optional(&mut *connection)
@@ -91,7 +93,10 @@ pub async fn resolve(
         .execute(&mut *connection)
         .await?;
     let user: String = row.try_get("user_id")?;
-    let roles = crate::directory::roles_of(connection, &user).await?.unwrap_or_default();
+    // Local grants and what the identity provider said at sign-in, together.
+    let mut roles = crate::directory::roles_of(connection, &user).await?.unwrap_or_default();
+    let claimed: String = row.try_get("claim_roles")?;
+    roles.extend(serde_json::from_str::<Vec<super::Role>>(&claimed).unwrap_or_default());
     Ok(Some(Session {
         principal: Principal { id: user, kind: PrincipalKind::User, roles: roles.into_iter().collect() },
         csrf: row.try_get("csrf_token")?,

@@ -55,6 +55,9 @@ pub struct AppState {
     /// Decides every access.
     pub gate: Gate,
     pub ingest: crate::ingest::Settings,
+    /// Identity providers people sign in with, and their discovered metadata.
+    pub oidc_providers: Arc<Vec<crate::config::OidcProvider>>,
+    pub oidc: Arc<crate::auth::oidc::Providers>,
     /// Sessions of people who signed in.
     pub sessions: crate::auth::SessionStore,
     /// The time everything acts at; tests move it.

@@ -20,6 +20,7 @@ mod errors;
 mod gateway;
 mod ingest;
 mod login;
+mod oidc;
 mod operations;
 mod policies;
 mod purposes;

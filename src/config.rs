@@ -161,6 +161,9 @@ pub struct OidcProvider {
     pub client_secret: String,
     /// This server's `/auth/callback`, as registered at the provider.
     pub redirect_url: String,
+    /// Where the provider sends people after signing out there (RP-initiated logout).
+    #[serde(default)]
+    pub post_logout_redirect_url: Option<String>,
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
     /// The claim that names a staff member's login id here.

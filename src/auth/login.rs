@@ -379,21 +379,35 @@ async fn get_session(State(state): State<AppState>, headers: HeaderMap) -> Resul
     }))
 }
 
-/// Sign out: ends the session here.
+/// Sign out: ends the session here, and at the identity provider where it supports
+/// RP-initiated logout (then the answer sends the browser there).
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", operation_id = "logout",
     responses(
         (status = 204, description = "Signed out"),
+        (status = 303, description = "Signed out here; on to the provider to sign out there"),
         (status = 401, description = "Not signed in", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "Missing CSRF token", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
 async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = session_token(&headers).ok_or(super::AuthError::SessionEnded)?;
+    let store = state.sessions.clone();
     let mut connection = state.db.pool().acquire().await?;
+    let provider = sessions::resolve(&mut connection, &token, store.lifetimes, store.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+        .map(|session| session.provider);
     sessions::end(&mut connection, &token).await.map_err(ApiError::internal)?;
     drop(connection);
     let event = Event::new(Actor::from(&principal), "auth.logout", format!("User::{}", principal.id))
         .decided(Decision::Allow, Vec::new());
     audit::record_alone(&state.db, event).await?;
     let cleared = state.sessions.clone().set_cookie(COOKIE, None, 0);
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
+    let at_provider = match provider {
+        Some(provider) => super::oidc::logout_url(&state.oidc, &state.oidc_providers, &provider).await,
+        None => None,
+    };
+    match at_provider {
+        Some(url) => Ok(([(header::SET_COOKIE, cleared)], Redirect::to(&url)).into_response()),
+        None => Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response()),
+    }
 }

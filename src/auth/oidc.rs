@@ -7,11 +7,17 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
-use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+    CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
 };
+use openidconnect::{
+    AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+    TokenResponse,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::Mutex;
@@ -44,10 +50,35 @@ pub enum OidcError {
     Store(#[from] crate::db::DbError),
 }
 
+/// The discovery fields beyond the core ones that Consentry uses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct LogoutMetadata {
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
+}
+
+impl AdditionalProviderMetadata for LogoutMetadata {}
+
+type Metadata = ProviderMetadata<
+    LogoutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// Discovered provider metadata, fetched once per provider.
 #[derive(Debug, Default)]
 pub struct Providers {
-    discovered: Mutex<HashMap<String, CoreProviderMetadata>>,
+    discovered: Mutex<HashMap<String, Metadata>>,
 }
 
 fn http_client() -> Result<openidconnect::reqwest::Client, OidcError> {
@@ -59,13 +90,13 @@ fn http_client() -> Result<openidconnect::reqwest::Client, OidcError> {
 }
 
 impl Providers {
-    async fn metadata(&self, provider: &OidcProvider) -> Result<CoreProviderMetadata, OidcError> {
+    async fn metadata(&self, provider: &OidcProvider) -> Result<Metadata, OidcError> {
         let mut discovered = self.discovered.lock().await;
         if let Some(metadata) = discovered.get(&provider.id) {
             return Ok(metadata.clone());
         }
         let issuer = IssuerUrl::new(provider.issuer.clone()).map_err(|error| OidcError::Provider(error.to_string()))?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &http_client()?)
+        let metadata = Metadata::discover_async(issuer, &http_client()?)
             .await
             .map_err(|error| OidcError::Provider(error.to_string()))?;
         discovered.insert(provider.id.clone(), metadata.clone());
@@ -118,6 +149,20 @@ pub async fn begin(
     .execute(&mut *connection)
     .await?;
     Ok(url.to_string())
+}
+
+/// Where to send a person signing out so that the provider ends its session too, when
+/// the provider offers RP-initiated logout.
+pub async fn logout_url(providers: &Providers, configured: &[OidcProvider], id: &str) -> Option<String> {
+    let provider = find(configured, id).ok()?;
+    let metadata = providers.metadata(provider).await.ok()?;
+    let endpoint = metadata.additional_metadata().end_session_endpoint.clone()?;
+    let mut url = openidconnect::url::Url::parse(&endpoint).ok()?;
+    url.query_pairs_mut().append_pair("client_id", &provider.client_id);
+    if let Some(back) = &provider.post_logout_redirect_url {
+        url.query_pairs_mut().append_pair("post_logout_redirect_uri", back);
+    }
+    Some(url.to_string())
 }
 
 /// Who signed in, linked to a person here.

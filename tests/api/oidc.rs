@@ -57,8 +57,8 @@ fn form(html: &str) -> (String, Vec<(String, String)>) {
     (action, hidden)
 }
 
-/// Signs `login` in through the provider's forms; returns the last response.
-async fn sign_in(app: &TestApp, login: &str) -> reqwest::Response {
+/// Signs `login` in through the provider's forms; returns the browser and the last response.
+async fn sign_in(app: &TestApp, login: &str) -> (reqwest::Client, reqwest::Response) {
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
     let page = client.get(app.url("/auth/login?provider=institution")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
@@ -71,7 +71,7 @@ async fn sign_in(app: &TestApp, login: &str) -> reqwest::Response {
         let (action, fields) = form(&response.text().await.unwrap());
         response = client.post(&action).form(&fields).send().await.unwrap();
     }
-    response
+    (client, response)
 }
 
 #[tokio::test]
@@ -93,6 +93,7 @@ async fn people_sign_in_at_a_real_openid_provider() {
                 client_id: "consentry".to_owned(),
                 client_secret: "consentry-test-secret".to_owned(),
                 redirect_url: redirect.clone(),
+                post_logout_redirect_url: Some(format!("http://127.0.0.1:{app_port}/")),
                 scopes: vec!["profile".to_owned()],
                 user_claim: "preferred_username".to_owned(),
                 student_number_claim: Some("student_number".to_owned()),
@@ -104,20 +105,30 @@ async fn people_sign_in_at_a_real_openid_provider() {
         .await;
 
     // A student, linked by student number; the role comes from the affiliation claim.
-    let student = sign_in(&app, "s0003").await;
+    let (browser, student) = sign_in(&app, "s0003").await;
     assert_eq!(student.url().path(), "/auth/session");
     let session: Value = student.json().await.unwrap();
     assert_eq!(session["user"], "s0003");
     assert_eq!(session["provider"], "institution");
     assert!(session["roles"].as_array().unwrap().contains(&serde_json::json!("student")));
+    let mine: Value = browser.get(app.url("/api/v1/me/data")).send().await.unwrap().json().await.unwrap();
+    assert!(mine["categories"].is_array(), "the session works for the student's own pages");
+
+    // Signing out ends the session here and sends the browser to the provider's logout.
+    let csrf = session["csrf_token"].as_str().unwrap();
+    let out = browser.post(app.url("/auth/logout")).header("X-CSRF-Token", csrf).send().await.unwrap();
+    assert_eq!(out.url().port(), Some(provider_port), "{}", out.url());
+    assert_eq!(out.url().path(), "/session/end");
+    let ended = browser.get(app.url("/auth/session")).send().await.unwrap();
+    assert_problem(ended, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     // A mentor, linked by login id; roles from the local grants.
-    let mentor: Value = sign_in(&app, "mentor01").await.json().await.unwrap();
+    let mentor: Value = sign_in(&app, "mentor01").await.1.json().await.unwrap();
     assert_eq!(mentor["user"], "mentor01");
     assert!(mentor["roles"].as_array().unwrap().contains(&serde_json::json!("mentor")));
 
     // Someone the institution does not know is refused, and that is audited.
-    let stranger = sign_in(&app, "stranger").await;
+    let (_, stranger) = sign_in(&app, "stranger").await;
     assert_problem(stranger, StatusCode::FORBIDDEN, "forbidden").await;
     let replayed = app.get("/auth/callback?state=made-up&code=abc").await;
     assert_problem(replayed, StatusCode::UNAUTHORIZED, "unauthenticated").await;

@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_session))
         .routes(routes!(logout))
         .routes(routes!(get_user_roles, set_user_roles))
+        .routes(routes!(set_group_mentors))
         .routes(routes!(start_login))
         .routes(routes!(finish_login))
 }
@@ -410,4 +411,62 @@ async fn logout(State(state): State<AppState>, principal: Principal, headers: He
         Some(url) => Ok(([(header::SET_COOKIE, cleared)], Redirect::to(&url)).into_response()),
         None => Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response()),
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MentorsBody {
+    /// Login ids of the group's mentors.
+    mentors: Vec<String>,
+}
+
+/// Make people mentors of a group (replaces its mentors).
+///
+/// A mentor sees and decides the proposals of the students in their groups. Audited with
+/// the mentors before and after.
+#[utoipa::path(put, path = "/api/v1/groups/{id}/mentors", tag = "auth", operation_id = "set_group_mentors",
+    params(("id" = String, Path, description = "Group id")),
+    request_body = MentorsBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The group's mentors now", body = [String]),
+        (status = 401, description = "Missing or invalid credentials", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such group", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown person", body = ProblemDetails, content_type = "application/problem+json"),
+    ))]
+async fn set_group_mentors(
+    State(state): State<AppState>,
+    principal: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::problem::AppJson(body): crate::problem::AppJson<MentorsBody>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let decision =
+        state.gate.authorize(&principal, crate::policy::Action::GrantRoles, crate::policy::Resource::PolicySet).await?;
+    let mut mentors = body.mentors;
+    mentors.sort();
+    mentors.dedup();
+    let mut tx = state.db.begin().await?;
+    let before = crate::directory::group_mentors(&mut tx, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no group has the id `{id}`")))?;
+    let mut unknown = Vec::new();
+    for (index, mentor) in mentors.iter().enumerate() {
+        if crate::directory::roles_of(&mut tx, mentor).await?.is_none() {
+            unknown.push(crate::problem::FieldError::new(
+                format!("mentors[{index}]"),
+                format!("no person has the login `{mentor}`"),
+            ));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(unknown));
+    }
+    crate::directory::set_group_mentors(&mut tx, &id, &mentors).await?;
+    let event = Event::new(Actor::from(&principal), "group.mentors_changed", format!("Group::{id}"))
+        .decided(Decision::Allow, decision.reasons)
+        .details(json!({ "from": before, "to": mentors }));
+    audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Json(mentors))
 }

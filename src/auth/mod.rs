@@ -129,8 +129,8 @@ where
 {
     type Rejection = ApiError;
 
-    /// A bearer token (tools and scripts), or else the session cookie of a person who
-    /// signed in; with the cookie, a state-changing request must carry the session's CSRF
+    /// A bearer token (tools, scripts, and people's tokens, whose claimed roles are joined
+    /// by the roles granted here), or else the session cookie of a person who signed in; with the cookie, a state-changing request must carry the session's CSRF
     /// token in `X-CSRF-Token`.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let session_cookie = parts
@@ -159,6 +159,13 @@ where
             return Err(AuthError::NotBearer.into());
         }
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        Ok(verifier.verify(token.trim()).await?)
+        let mut principal = verifier.verify(token.trim()).await?;
+        if principal.kind == PrincipalKind::User {
+            // The roles a token claims, plus those granted here.
+            let store = SessionStore::from_ref(state);
+            let mut connection = store.db.pool().acquire().await?;
+            principal.roles.extend(crate::directory::roles_of(&mut connection, &principal.id).await?.unwrap_or_default());
+        }
+        Ok(principal)
     }
 }

@@ -200,3 +200,35 @@ pub async fn set_roles(connection: &mut AnyConnection, user: &str, roles: &[Role
     }
     Ok(())
 }
+
+/// The mentors of a group, or `None` when there is no such group.
+pub async fn group_mentors(connection: &mut AnyConnection, group: &str) -> Result<Option<Vec<String>>, DbError> {
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM student_groups WHERE id = $1")
+        .bind(group.to_owned())
+        .fetch_optional(&mut *connection)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mentors = sqlx::query_scalar("SELECT user_id FROM group_mentors WHERE group_id = $1 ORDER BY user_id")
+        .bind(group.to_owned())
+        .fetch_all(connection)
+        .await?;
+    Ok(Some(mentors))
+}
+
+/// Replaces a group's mentors, in the caller's transaction.
+pub async fn set_group_mentors(connection: &mut AnyConnection, group: &str, mentors: &[String]) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM group_mentors WHERE group_id = $1")
+        .bind(group.to_owned())
+        .execute(&mut *connection)
+        .await?;
+    for mentor in mentors {
+        sqlx::query("INSERT INTO group_mentors (group_id, user_id) VALUES ($1, $2)")
+            .bind(group.to_owned())
+            .bind(mentor.clone())
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}

@@ -171,4 +171,29 @@ async fn admins_grant_roles_locally_and_sessions_carry_them(store: Store) {
         app.get_as("/api/v1/audit/events?action=user.roles_granted", &officer).await.json().await.unwrap();
     let details = &events["events"][0]["details"];
     assert_eq!((details["from"].clone(), details["to"].clone()), (json!(["teacher"]), json!(["mentor", "teacher"])));
+
+    // A mentor of a group decides its students' proposals.
+    let assigned =
+        app.put_as("/api/v1/groups/g01/mentors", &admin, &json!({ "mentors": ["mentor01", "teacher03"] })).await;
+    assert_eq!(assigned.status(), StatusCode::OK);
+    let run = app
+        .post_as(
+            "/api/v1/analytics/runs",
+            &officer,
+            &json!({ "since": "2026-02-02T00:00:00Z", "until": "2026-06-29T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(run.status(), StatusCode::CREATED);
+    let mentor01 = app.token_for("mentor01").await;
+    let proposals: Vec<Value> = app.get_as("/api/v1/proposals", &mentor01).await.json().await.unwrap();
+    let teacher = app.token_for("teacher03").await;
+    let opened = app.get_as(&format!("/api/v1/proposals/{}", proposals[0]["id"].as_str().unwrap()), &teacher).await;
+    assert_eq!(opened.status(), StatusCode::OK, "teacher03 now mentors g01");
+    let unknown = app.put_as("/api/v1/groups/g01/mentors", &admin, &json!({ "mentors": ["ghost"] })).await;
+    let problem = assert_problem(unknown, StatusCode::UNPROCESSABLE_ENTITY, "validation").await;
+    assert_eq!(problem["errors"][0]["field"], "mentors[0]");
+    let nogroup = app.put_as("/api/v1/groups/g99/mentors", &admin, &json!({ "mentors": [] })).await;
+    assert_problem(nogroup, StatusCode::NOT_FOUND, "not-found").await;
+    let refused = app.put_as("/api/v1/groups/g01/mentors", &officer, &json!({ "mentors": [] })).await;
+    assert_problem(refused, StatusCode::FORBIDDEN, "forbidden").await;
 }

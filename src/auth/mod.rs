@@ -164,7 +164,9 @@ where
             // The roles a token claims, plus those granted here.
             let store = SessionStore::from_ref(state);
             let mut connection = store.db.pool().acquire().await?;
-            principal.roles.extend(crate::directory::roles_of(&mut connection, &principal.id).await?.unwrap_or_default());
+            principal
+                .roles
+                .extend(crate::directory::roles_of(&mut connection, &principal.id).await?.unwrap_or_default());
         }
         Ok(principal)
     }

@@ -517,6 +517,7 @@ impl From<RightsError> for ApiError {
             RightsError::Export(_) => Self::internal(error),
             RightsError::Erasure(error) => error.into(),
             RightsError::Consent(error) => error.into(),
+            RightsError::Gateway(error) => error.into(),
             RightsError::Purpose(error) => error.into(),
         }
     }

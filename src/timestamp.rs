@@ -144,6 +144,16 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// Milliseconds as an ISO 8601 duration in seconds, e.g. `PT2011.099S`.
+pub fn duration_from_millis(ms: i64) -> String {
+    format!("PT{}.{:03}S", ms / 1000, ms % 1000)
+}
+
+/// A whole number of calendar months, for [`Timestamp::shifted`].
+pub fn months(count: u32) -> iso8601::Duration {
+    iso8601::Duration::YMDHMS { year: 0, month: count, day: 0, hour: 0, minute: 0, second: 0, millisecond: 0 }
+}
+
 /// An ISO 8601 duration (`P6M`, `PT12M30.5S`, `P2W`), or `None` when the text is not one.
 /// The character check comes first because the parser accepts a valid prefix and ignores
 /// what follows it.

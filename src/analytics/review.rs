@@ -166,24 +166,16 @@ pub async fn open(
             .execute(&mut *connection)
             .await?;
     }
-    let read = Uuid::now_v7().to_string();
-    sqlx::query(
-        "INSERT INTO gateway_reads (id, client_id, purpose_id, purpose_version, shape, fields, filters, records, subjects, \
-         started_at, finished_at, complete) VALUES ($1, $2, $3, 0, 'records', $4, $5, 1, 1, $6, $6, 1)",
+    crate::gateway::record_view(
+        connection,
+        &mentor.id,
+        PURPOSE,
+        proposal.subject,
+        &["indicators"],
+        json!({ "proposal": id }),
+        now,
     )
-    .bind(read.clone())
-    .bind(mentor.id.clone())
-    .bind(PURPOSE)
-    .bind(json!(["indicators"]).to_string())
-    .bind(json!({ "proposal": id }).to_string())
-    .bind(now.to_storage())
-    .execute(&mut *connection)
     .await?;
-    sqlx::query("INSERT INTO disclosures (read_id, subject_id, records) VALUES ($1, $2, 1)")
-        .bind(read)
-        .bind(proposal.subject.to_string())
-        .execute(&mut *connection)
-        .await?;
     get(connection, id).await
 }
 

@@ -186,17 +186,6 @@ async fn decide_proposal(
     Ok(Json(decided))
 }
 
-async fn my_subject(state: &AppState, principal: &Principal) -> Result<(Uuid, Vec<String>), ApiError> {
-    let subject = {
-        let mut connection = state.db.pool().acquire().await?;
-        crate::directory::subject_of_user(&mut connection, &principal.id).await?.ok_or_else(|| {
-            ApiError::new(crate::problem::ProblemType::Forbidden, "you are not registered as a student")
-        })?
-    };
-    let decision = state.gate.authorize(principal, Action::ViewOwnData, Resource::Subject(subject)).await?;
-    Ok((subject, decision.reasons))
-}
-
 /// My interventions: only what a mentor approved (or amended), with why.
 #[utoipa::path(get, path = "/api/v1/me/interventions", tag = "analytics", operation_id = "list_my_interventions",
     security(("bearer" = [])),
@@ -209,7 +198,7 @@ async fn list_my_interventions(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<Json<Vec<Intervention>>, ApiError> {
-    let (subject, _) = my_subject(&state, &principal).await?;
+    let (subject, _) = crate::rights::signed_in_student(&state, &principal, Action::ViewOwnData).await?;
     let mut connection = state.db.pool().acquire().await?;
     Ok(Json(review::interventions(&mut connection, subject).await?))
 }
@@ -230,7 +219,7 @@ async fn decline_intervention(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = proposal_id(&id)?;
-    let (subject, reasons) = my_subject(&state, &principal).await?;
+    let (subject, reasons) = crate::rights::signed_in_student(&state, &principal, Action::ViewOwnData).await?;
     let mut tx = state.db.begin().await?;
     review::decline(&mut tx, subject, id, &Actor::from(&principal), reasons, state.clock.now()).await?;
     tx.commit().await?;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use aggregates::{AggregateRequest, AggregateResult};
+pub use disclosure::{Disclosure, of_subject as disclosures_of, record_view};
 pub use keys::{BadCursor, KeyError, Keys};
 pub use read::{FieldNeed, Filters, Prepared, ReadRequest, Reader, prepare, stream};
 pub use routes::router;

@@ -123,7 +123,7 @@ impl Projection {
                 Shape::Milliseconds => {
                     if let Some(ms) = row.try_get::<Option<i64>, _>(*index)? {
                         key(out, field);
-                        write_str(out, &format!("PT{}.{:03}S", ms / 1000, ms % 1000));
+                        write_str(out, &crate::timestamp::duration_from_millis(ms));
                     }
                 }
             }

@@ -137,12 +137,7 @@ pub async fn erase(
     let mut kept: BTreeMap<(Category, String), (u64, Timestamp)> = BTreeMap::new();
     let mut expiries = Vec::new();
     for row in &rows {
-        let record: String = row.try_get("id")?;
-        let category: String = row.try_get("category")?;
-        let occurred_at: String = row.try_get("occurred_at")?;
-        let (Some(category), Ok(occurred_at)) = (Category::parse(&category), Timestamp::parse(&occurred_at)) else {
-            continue;
-        };
+        let Some((record, category, occurred_at)) = super::dated(row)? else { continue };
         match expiry.of(&id, category, occurred_at) {
             (until, Some(purpose)) if until > now => {
                 let entry = kept.entry((category, purpose.to_string())).or_insert((0, until));

@@ -152,6 +152,17 @@ pub async fn stamp(connection: &mut AnyConnection, records: &mut [NewRecord]) ->
     Ok(())
 }
 
+/// A stored record's id, category and time, from a row selecting `id, category,
+/// occurred_at`; `None` for a row that cannot be read as one.
+fn dated(row: &sqlx::any::AnyRow) -> Result<Option<(String, Category, Timestamp)>, sqlx::Error> {
+    let category: String = row.try_get("category")?;
+    let occurred_at: String = row.try_get("occurred_at")?;
+    Ok(match (Category::parse(&category), Timestamp::parse(&occurred_at)) {
+        (Some(category), Ok(occurred_at)) => Some((row.try_get("id")?, category, occurred_at)),
+        _ => None,
+    })
+}
+
 /// Records, by id, with their new expiry.
 async fn write_expiries(connection: &mut AnyConnection, expiries: &[(String, String)]) -> Result<(), RetentionError> {
     for (id, expires_at) in expiries {
@@ -185,12 +196,7 @@ pub async fn recompute_subject(
     let mut expiries = Vec::with_capacity(rows.len());
     let mut expired: HashMap<Category, Vec<String>> = HashMap::new();
     for row in &rows {
-        let id: String = row.try_get("id")?;
-        let category: String = row.try_get("category")?;
-        let occurred_at: String = row.try_get("occurred_at")?;
-        let (Some(category), Ok(occurred_at)) = (Category::parse(&category), Timestamp::parse(&occurred_at)) else {
-            continue;
-        };
+        let Some((id, category, occurred_at)) = dated(row)? else { continue };
         let (expires_at, _) = expiry.of(&subject, category, occurred_at);
         if expires_at <= now {
             expired.entry(category).or_default().push(id);

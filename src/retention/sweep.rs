@@ -147,12 +147,10 @@ pub async fn recompute_all(db: &Db, progress: &dyn Progress) -> Result<u64, Rete
         let expiry = Expiry::load(&mut tx, &subjects).await?;
         let mut expiries = Vec::with_capacity(rows.len());
         for row in &rows {
-            let category: String = row.try_get("category")?;
-            let occurred_at: String = row.try_get("occurred_at")?;
-            if let (Some(category), Ok(occurred_at)) = (Category::parse(&category), Timestamp::parse(&occurred_at)) {
+            if let Some((id, category, occurred_at)) = super::dated(row)? {
                 let subject: String = row.try_get("subject_id")?;
                 let (expires_at, _) = expiry.of(&subject, category, occurred_at);
-                expiries.push((row.try_get("id")?, expires_at.to_storage()));
+                expiries.push((id, expires_at.to_storage()));
             }
         }
         write_expiries(&mut tx, &expiries).await?;

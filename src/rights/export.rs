@@ -109,7 +109,7 @@ fn statement(record: &Value, actor: &Value) -> Value {
         }
     }
     if let Some(ms) = record.get("duration_ms").and_then(Value::as_i64) {
-        result.insert("duration".to_owned(), json!(format!("PT{}.{:03}S", ms / 1000, ms % 1000)));
+        result.insert("duration".to_owned(), json!(crate::timestamp::duration_from_millis(ms)));
     }
     if !result.is_empty() {
         statement["result"] = Value::Object(result);
@@ -144,7 +144,7 @@ pub async fn export_zip(
             receipts.push(crate::consent::Receipt::new(&record, current.state, &at_version, &notice, institution));
         }
     }
-    let disclosures = super::disclosures(connection, subject).await?;
+    let disclosures = crate::gateway::disclosures_of(connection, subject).await?;
     let requests = super::requests::of_subject(connection, subject, crate::timestamp::Timestamp::now()).await?;
     let interventions = crate::analytics::interventions(connection, subject)
         .await

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub use export::export_zip;
 pub use requests::{DataRequest, RequestKind, RequestState};
-pub use routes::router;
+pub use routes::{me as signed_in_student, router};
 
 use crate::problem::FieldError;
 use crate::purposes::{self, PurposeError, PurposeStatus};
@@ -37,6 +37,8 @@ pub enum RightsError {
     Erasure(#[from] crate::retention::ErasureError),
     #[error(transparent)]
     Consent(#[from] crate::consent::ConsentError),
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::GatewayError),
     #[error(transparent)]
     Purpose(#[from] PurposeError),
 }
@@ -172,52 +174,6 @@ pub async fn my_data(connection: &mut AnyConnection, subject: Uuid) -> Result<My
                decision about you: every proposal is decided by a person."
             .to_owned(),
     })
-}
-
-/// One read through the gateway that included the student.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
-pub struct Disclosure {
-    pub read: String,
-    pub at: String,
-    /// The tool (client id) or person who read.
-    pub reader: String,
-    pub reader_name: Option<String>,
-    pub purpose: String,
-    /// `records` or `aggregates`.
-    pub shape: String,
-    /// How many of the student's records the read included.
-    pub records: u64,
-    /// The fields the read may carry.
-    pub fields: Vec<String>,
-}
-
-/// Every gateway read that included `subject`, newest first.
-pub async fn disclosures(connection: &mut AnyConnection, subject: Uuid) -> Result<Vec<Disclosure>, RightsError> {
-    let rows = sqlx::query(
-        "SELECT r.id, r.started_at, r.client_id, c.name, r.purpose_id, r.shape, r.fields, d.records \
-         FROM disclosures d JOIN gateway_reads r ON r.id = d.read_id \
-         LEFT JOIN clients c ON c.token_subject = r.client_id \
-         WHERE d.subject_id = $1 ORDER BY r.started_at DESC, r.id DESC",
-    )
-    .bind(subject.to_string())
-    .fetch_all(connection)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let fields: String = row.try_get("fields")?;
-            let records: i64 = row.try_get("records")?;
-            Ok(Disclosure {
-                read: row.try_get("id")?,
-                at: row.try_get("started_at")?,
-                reader: row.try_get("client_id")?,
-                reader_name: row.try_get("name")?,
-                purpose: row.try_get("purpose_id")?,
-                shape: row.try_get("shape")?,
-                records: u64::try_from(records).unwrap_or(0),
-                fields: serde_json::from_str(&fields).unwrap_or_default(),
-            })
-        })
-        .collect()
 }
 
 pub async fn is_restricted(connection: &mut AnyConnection, subject: Uuid) -> Result<bool, RightsError> {

@@ -190,8 +190,7 @@ pub async fn file(
 ) -> Result<DataRequest, RightsError> {
     new.validate()?;
     let id = Uuid::now_v7();
-    let month = crate::timestamp::parse_duration("P1M").ok_or_else(|| RightsError::NotNow("no month".to_owned()))?;
-    let deadline = now.shifted(&month, Direction::Forward);
+    let deadline = now.shifted(&crate::timestamp::months(1), Direction::Forward);
     let details = json!({ "text": new.text, "record": new.record, "purpose": new.purpose });
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO data_requests ({COLUMNS}) VALUES ($1, $2, $3, $4, 'received', $5, $6, NULL, NULL, $5)"
@@ -419,8 +418,7 @@ pub async fn handle(
                     "extend by 1 or 2 months, with a reason (GDPR Art. 12(3))",
                 )]));
             }
-            let period = crate::timestamp::parse_duration(&format!("P{months}M"))
-                .ok_or_else(|| RightsError::NotNow("no period".to_owned()))?;
+            let period = crate::timestamp::months(u32::from(*months));
             let deadline = Timestamp::parse(&request.deadline)
                 .map_err(|_| RightsError::NotNow("the stored deadline cannot be read".to_owned()))?
                 .shifted(&period, Direction::Forward)

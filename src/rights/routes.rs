@@ -12,9 +12,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::requests::{self, DataRequest, Fulfilment, Handling, NewRequest, Notification};
-use super::{Disclosure, MyData, RightsError};
+use super::{MyData, RightsError};
 use crate::audit::Actor;
 use crate::auth::Principal;
+use crate::gateway::Disclosure;
 use crate::policy::{Action, Resource};
 use crate::problem::{ApiError, AppJson, AppQuery, ProblemDetails};
 use crate::server::AppState;
@@ -79,7 +80,7 @@ async fn list_subject_disclosures(
 ) -> Result<Json<Vec<Disclosure>>, ApiError> {
     let subject = named(&state, &principal, &subject, Action::ViewOwnData).await?;
     let mut connection = state.db.pool().acquire().await?;
-    Ok(Json(super::disclosures(&mut connection, subject).await?))
+    Ok(Json(crate::gateway::disclosures_of(&mut connection, subject).await?))
 }
 
 /// Download a ward's data, for their guardian.
@@ -108,8 +109,9 @@ async fn zip_response(state: &AppState, subject: Uuid) -> Result<impl IntoRespon
     Ok(([(header::CONTENT_TYPE, "application/zip".to_owned()), (header::CONTENT_DISPOSITION, disposition)], archive))
 }
 
-/// The signed-in student's subject, once the policy allows `action` on it.
-async fn me(state: &AppState, principal: &Principal, action: Action) -> Result<(Uuid, Vec<String>), ApiError> {
+/// The signed-in student's subject, once the policy allows `action` on it, with the
+/// policies that allowed it.
+pub async fn me(state: &AppState, principal: &Principal, action: Action) -> Result<(Uuid, Vec<String>), ApiError> {
     let subject = {
         let mut connection = state.db.pool().acquire().await?;
         crate::directory::subject_of_user(&mut connection, &principal.id).await?.ok_or(RightsError::NotAStudent)?
@@ -153,7 +155,7 @@ async fn list_my_disclosures(
 ) -> Result<Json<Vec<Disclosure>>, ApiError> {
     let (subject, _) = me(&state, &principal, Action::ViewOwnData).await?;
     let mut connection = state.db.pool().acquire().await?;
-    Ok(Json(super::disclosures(&mut connection, subject).await?))
+    Ok(Json(crate::gateway::disclosures_of(&mut connection, subject).await?))
 }
 
 /// Download all my data.

@@ -13,6 +13,7 @@ use consentry::analytics::{RunWindow, run};
 use consentry::datadir::{DataDir, Pepper};
 use consentry::db::{self, Db};
 use consentry::demo::{Institution, seed};
+use consentry::dpia::{Deployment, Workbench};
 use consentry::gateway::Keys;
 use consentry::policy::{Gate, PolicyEngine};
 use consentry::timestamp::Timestamp;
@@ -33,7 +34,14 @@ fn main() {
         let data_dir = DataDir::open(dir.path()).unwrap();
         let db = Db::connect(&db::sqlite_url(&data_dir.sqlite_file().unwrap()), 4).await.unwrap();
         db.migrate().await.unwrap();
-        seed(&db, &institution).await.unwrap();
+        seed(
+            &db,
+            &institution,
+            &Workbench::new(None, Deployment::default()).unwrap(),
+            &PolicyEngine::shipped().unwrap(),
+        )
+        .await
+        .unwrap();
         let gate = Gate::new(Arc::new(PolicyEngine::shipped().unwrap()), None, db.clone());
         let keys = Arc::new(Keys::new(&Pepper::from_bytes([9; 32])).unwrap());
         let window = RunWindow {

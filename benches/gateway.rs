@@ -20,6 +20,7 @@ use consentry::auth::{Principal, PrincipalKind};
 use consentry::datadir::DataDir;
 use consentry::db::{self, Db};
 use consentry::demo::{Institution, seed};
+use consentry::dpia::{Deployment, Workbench};
 use consentry::gateway::{Filters, Keys, ReadRequest, Reader, prepare, stream};
 use consentry::policy::{Action, Gate, PolicyEngine};
 use consentry::purposes::PurposeId;
@@ -46,7 +47,14 @@ async fn build_store(path: &Path, wanted: usize) -> Db {
     data_dir.load_keys(true).unwrap();
     let db = Db::connect(&db::sqlite_url(&data_dir.sqlite_file().unwrap()), 4).await.unwrap();
     db.migrate().await.unwrap();
-    seed(&db, &Institution::generate(1.0)).await.unwrap();
+    seed(
+        &db,
+        &Institution::generate(1.0),
+        &Workbench::new(None, Deployment::default()).unwrap(),
+        &PolicyEngine::shipped().unwrap(),
+    )
+    .await
+    .unwrap();
     let have: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM records WHERE kind = 'xapi'").fetch_one(db.pool()).await.unwrap();
     let subjects: Vec<String> = sqlx::query_scalar("SELECT id FROM subjects").fetch_all(db.pool()).await.unwrap();

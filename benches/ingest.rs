@@ -12,7 +12,9 @@ use consentry::catalogue::Catalogue;
 use consentry::config::IngestMode;
 use consentry::db::{self, Db};
 use consentry::demo::{Institution, seed};
+use consentry::dpia::{Deployment, Workbench};
 use consentry::ingest::{Settings, ingest_statements, sources};
+use consentry::policy::PolicyEngine;
 use consentry::records::{self, Category, NewRecord, RecordKind};
 use consentry::timestamp::Timestamp;
 use serde_json::{Value, json};
@@ -39,7 +41,14 @@ fn main() {
     let db = runtime.block_on(async {
         let db = Db::connect(&db::sqlite_url(&dir.path().join("bench.db")), 4).await.unwrap();
         db.migrate().await.unwrap();
-        seed(&db, &Institution::generate(0.05)).await.unwrap();
+        seed(
+            &db,
+            &Institution::generate(0.05),
+            &Workbench::new(None, Deployment::default()).unwrap(),
+            &PolicyEngine::shipped().unwrap(),
+        )
+        .await
+        .unwrap();
         db
     });
     let config = consentry::config::IngestConfig { mode: IngestMode::Minimise, ..Default::default() };

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use consentry::auth::{Principal, PrincipalKind, Role};
 use consentry::db::{self, Db};
 use consentry::demo::{Institution, seed};
+use consentry::dpia::{Deployment, Workbench};
 use consentry::policy::{Action, Gate, PolicyEngine, Resource, SHIPPED_POLICIES, SHIPPED_SCHEMA};
 use criterion::Criterion;
 
@@ -52,7 +53,14 @@ fn main() {
     let (db, gate) = runtime.block_on(async {
         let db = Db::connect(&db::sqlite_url(&dir.path().join("bench.db")), 2).await.unwrap();
         db.migrate().await.unwrap();
-        seed(&db, &Institution::generate(0.05)).await.unwrap();
+        seed(
+            &db,
+            &Institution::generate(0.05),
+            &Workbench::new(None, Deployment::default()).unwrap(),
+            &PolicyEngine::shipped().unwrap(),
+        )
+        .await
+        .unwrap();
         let gate = Gate::new(Arc::new(PolicyEngine::shipped().unwrap()), None, db.clone());
         (db, gate)
     });

@@ -73,6 +73,27 @@ enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// Data protection impact assessments.
+    Dpia {
+        #[command(subcommand)]
+        command: DpiaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DpiaCommand {
+    /// List every DPIA with its status and the purposes it covers.
+    List(StoreArgs),
+    /// Print a DPIA as Markdown or printable HTML, with every section and the risk matrix.
+    Render {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The DPIA's id (`consentry dpia list` shows them)
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: crate::dpia::Format,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,7 +278,7 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage(_) => 2,
             CliError::Start(StartError::DataDir(error)) if error.is_configuration() => 2,
-            CliError::Start(StartError::Catalogue(_) | StartError::Policies(_))
+            CliError::Start(StartError::Catalogue(_) | StartError::Policies(_) | StartError::DpiaTemplate(_))
             | CliError::Import(ImportError::Invalid(_)) => 2,
             CliError::Ingest(crate::ingest::IngestError::Lines(_) | crate::ingest::IngestError::UnknownSource(_)) => 2,
             CliError::Start(_) | CliError::Failed(_) | CliError::Import(_) | CliError::Ingest(_) => 1,
@@ -290,6 +311,8 @@ pub async fn run() -> ExitCode {
         }
         Command::Policy { command: PolicyCommand::Validate { dir } } => validate_policies(&dir).map(|_| ()),
         Command::Policy { command: PolicyCommand::Test { dir } } => test_policies(&dir),
+        Command::Dpia { command: DpiaCommand::List(store) } => list_dpias(store).await,
+        Command::Dpia { command: DpiaCommand::Render { store, id, format } } => render_dpia(store, &id, format).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -501,6 +524,54 @@ async fn sweep_retention(args: StoreArgs, dry_run: bool, as_of: Option<&str>) ->
         ));
     }
     write_stdout(&text)
+}
+
+/// The store, DPIA templates and deciding policies, as the server would have them.
+async fn open_dpias(
+    args: StoreArgs,
+) -> Result<(crate::db::Db, crate::dpia::Workbench, std::sync::Arc<PolicyEngine>), CliError> {
+    let overrides = Overrides { database_url: args.database_url, ..Overrides::default() };
+    let config = Config::load(args.data_dir, overrides)?;
+    init_logging(&config)?;
+    let data_dir = DataDir::open(&config.data_dir)?;
+    let db = startup::open_store(&config, &data_dir).await?;
+    let demo = config.demo || data_dir.demo_issuer_key().is_ok();
+    let (workbench, engine) = startup::dpia_context(&config, &db, demo).await?;
+    Ok((db, workbench, engine))
+}
+
+async fn list_dpias(args: StoreArgs) -> Result<(), CliError> {
+    let (db, workbench, engine) = open_dpias(args).await?;
+    let mut connection = db.pool().acquire().await.map_err(|error| CliError::Failed(error.to_string()))?;
+    let dpias = crate::dpia::list(&mut connection, &workbench, &engine).await;
+    drop(connection);
+    db.close().await;
+    let mut text = String::from("ID\tSTATUS\tREVIEW\tPURPOSES\tTITLE\n");
+    for dpia in dpias.map_err(|error| CliError::Failed(error.to_string()))? {
+        let review =
+            if dpia.needs_review.is_empty() { dpia.review_date.unwrap_or_default() } else { "needed".to_owned() };
+        text.push_str(&format!(
+            "{}\t{}\t{review}\t{}\t{}\n",
+            dpia.id,
+            dpia.status.as_str(),
+            dpia.purposes.join(","),
+            dpia.title
+        ));
+    }
+    write_stdout(&text)
+}
+
+async fn render_dpia(args: StoreArgs, id: &str, format: crate::dpia::Format) -> Result<(), CliError> {
+    let (db, workbench, engine) = open_dpias(args).await?;
+    let mut connection = db.pool().acquire().await.map_err(|error| CliError::Failed(error.to_string()))?;
+    let view = crate::dpia::view(&mut connection, &workbench, &engine, id).await;
+    drop(connection);
+    db.close().await;
+    let view = view.map_err(|error| match error {
+        crate::dpia::DpiaError::NotFound(_) => CliError::Usage(error.to_string()),
+        other => CliError::Failed(other.to_string()),
+    })?;
+    write_stdout(&crate::dpia::render(&view, format))
 }
 
 async fn import_consent_file(args: StoreArgs, file: &Path) -> Result<(), CliError> {

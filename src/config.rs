@@ -52,6 +52,8 @@ pub struct Config {
     /// A folder with `schema.cedarschema` and `*.cedar` policies to use instead of the
     /// shipped ones.
     pub policies_dir: Option<PathBuf>,
+    /// A folder of the institution's own DPIA templates (`*.toml`), beside the shipped ones.
+    pub dpia_templates_dir: Option<PathBuf>,
     pub ingest: IngestConfig,
 }
 
@@ -75,6 +77,7 @@ impl Default for Config {
             institution: InstitutionConfig::default(),
             catalogue: CatalogueConfig::default(),
             policies_dir: None,
+            dpia_templates_dir: None,
             ingest: IngestConfig::default(),
         }
     }
@@ -271,6 +274,22 @@ pub struct InstitutionConfig {
     pub contact: String,
     /// The data protection officer's address.
     pub dpo_contact: String,
+    /// Organisations that process data for the institution (hosting, support), as DPIAs
+    /// list them.
+    pub processors: Vec<Processor>,
+}
+
+/// A processor (GDPR Art. 28) and the agreement it works under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processor {
+    pub name: String,
+    /// What it does for the institution.
+    pub service: String,
+    /// Where it processes the data.
+    pub location: String,
+    /// The processing agreement, e.g. its title and date.
+    pub agreement: String,
 }
 
 /// Fields the institution stores beyond the built-in catalogue.

@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod db;
 pub mod demo;
 pub mod directory;
+pub mod dpia;
 pub mod gateway;
 pub mod ingest;
 pub mod policy;

@@ -21,6 +21,7 @@ use crate::auth::AuthError;
 use crate::clients::ClientError;
 use crate::consent::ConsentError;
 use crate::db::DbError;
+use crate::dpia::DpiaError;
 use crate::gateway::GatewayError;
 use crate::ingest::IngestError;
 use crate::policy::PolicyError;
@@ -51,6 +52,7 @@ pub enum ProblemType {
     PurposeNotActive,
     AggregateOnlyPurpose,
     FieldNotAllowed,
+    DpiaRequired,
 }
 
 impl ProblemType {
@@ -74,6 +76,7 @@ impl ProblemType {
             Self::PurposeNotActive => "purpose-not-active",
             Self::AggregateOnlyPurpose => "aggregate-only-purpose",
             Self::FieldNotAllowed => "field-not-allowed",
+            Self::DpiaRequired => "dpia-required",
         }
     }
 
@@ -94,7 +97,7 @@ impl ProblemType {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Conflict => StatusCode::CONFLICT,
+            Self::Conflict | Self::DpiaRequired => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation => StatusCode::UNPROCESSABLE_ENTITY,
@@ -124,6 +127,7 @@ impl ProblemType {
             Self::PurposeNotActive => "Purpose not active",
             Self::AggregateOnlyPurpose => "Aggregates only",
             Self::FieldNotAllowed => "Field not allowed for this purpose",
+            Self::DpiaRequired => "An approved DPIA is required",
         }
     }
 
@@ -376,6 +380,8 @@ impl From<PurposeError> for ApiError {
                 Self::new(ProblemType::Conflict, error.to_string())
             }
             PurposeError::Invalid(errors) => Self::invalid(errors),
+            PurposeError::DpiaRequired { .. } => Self::new(ProblemType::DpiaRequired, error.to_string()),
+            PurposeError::Dpia(error) => (*error).into(),
             PurposeError::Audit(error) => error.into(),
             PurposeError::Corrupt(_) => Self::internal(error),
         }
@@ -519,6 +525,21 @@ impl From<RightsError> for ApiError {
             RightsError::Consent(error) => error.into(),
             RightsError::Gateway(error) => error.into(),
             RightsError::Purpose(error) => error.into(),
+        }
+    }
+}
+
+impl From<DpiaError> for ApiError {
+    fn from(error: DpiaError) -> Self {
+        match error {
+            DpiaError::NotFound(_) | DpiaError::UnknownQuestion(_) => Self::not_found(error.to_string()),
+            DpiaError::UnknownTemplate(_) | DpiaError::UnknownPurpose(_) => {
+                Self::new(ProblemType::Conflict, error.to_string())
+            }
+            DpiaError::NotNow(_) => Self::new(ProblemType::Conflict, error.to_string()),
+            DpiaError::Invalid(errors) => Self::invalid(errors),
+            DpiaError::Corrupt(_) => Self::internal(error),
+            DpiaError::Purpose(error) => error.into(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::audit::Checkpointer;
 use crate::auth::{AuthError, DEMO_ISSUER, DemoIssuer, TokenVerifier};
 use crate::catalogue::{Catalogue, DuplicateField};
-use crate::config::Config;
+use crate::config::{Config, InstitutionConfig};
 use crate::datadir::{DataDir, DataDirError};
 use crate::db::{self, Db, DbError};
 use crate::demo::{self, DemoMode, Institution, SeedError, SeedOutcome};
@@ -33,6 +33,8 @@ pub enum StartError {
     Server(#[from] ServerError),
     #[error(transparent)]
     GatewayKeys(#[from] crate::gateway::KeyError),
+    #[error("a DPIA template is invalid: {0}")]
+    DpiaTemplate(#[from] crate::dpia::TemplateError),
 }
 
 /// Opens the configured store (SQLite in the data directory unless a URL is given) and
@@ -60,10 +62,15 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
     let db = open_store(config, &data_dir).await?;
     tracing::info!(backend = db.backend().name(), data_dir = %data_dir.path().display(), "store ready");
 
+    let files = Arc::new(load_policies(config)?);
+    let active = crate::policy::activated_engine(&db, files.schema_text()).await?;
+    let gate = Gate::new(files, active.map(Arc::new), db.clone());
+    let institution = controller(config, keys.demo_issuer.is_some());
+    let dpia = workbench(config, institution.clone())?;
     let demo = match &keys.demo_issuer {
         Some(key) => {
             let institution = Institution::generate(config.demo_scale);
-            match demo::seed(&db, &institution).await? {
+            match demo::seed(&db, &institution, &dpia, &gate.engine()).await? {
                 SeedOutcome::Seeded { students, records } => {
                     tracing::info!(students, records, "seeded the demo institution Hogeschool Demo");
                 }
@@ -86,13 +93,6 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         every: std::time::Duration::from_secs(config.retention.sweep_every_minutes.max(1).saturating_mul(60)),
         batch: config.retention.sweep_batch,
     };
-    let files = Arc::new(load_policies(config)?);
-    let active = crate::policy::activated_engine(&db, files.schema_text()).await?;
-    let gate = Gate::new(files, active.map(Arc::new), db.clone());
-    let mut institution = config.institution.clone();
-    if demo.is_some() && institution.name.is_empty() {
-        institution = demo::institution_contact();
-    }
     let catalogue = Arc::new(catalogue);
     let ingest = crate::ingest::Settings::new(Arc::clone(&catalogue), &config.ingest);
     let keys = Arc::new(crate::gateway::Keys::new(&keys.pseudonym_pepper)?);
@@ -130,6 +130,7 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         oidc: Arc::new(crate::auth::oidc::Providers::default()),
         gateway: keys,
         institution: Arc::new(institution),
+        dpia,
     };
     let mut application = Application::build(config.addr, state, &config.http).await?;
     application.spawn_background(|stop| checkpointer.run(stop));
@@ -138,6 +139,32 @@ pub async fn build_with_clock(config: &Config, clock: Clock) -> Result<Applicati
         application.spawn_background(|stop| scheduler.run(stop));
     }
     Ok(application)
+}
+
+/// The controller receipts and DPIAs name: the configured institution, or Hogeschool
+/// Demo on a demo server that names none.
+pub fn controller(config: &Config, demo: bool) -> InstitutionConfig {
+    if demo && config.institution.name.is_empty() { demo::institution_contact() } else { config.institution.clone() }
+}
+
+fn workbench(config: &Config, controller: InstitutionConfig) -> Result<crate::dpia::Workbench, StartError> {
+    let deployment = crate::dpia::Deployment::from_config(config, controller);
+    Ok(crate::dpia::Workbench::new(config.dpia_templates_dir.as_deref(), deployment)?)
+}
+
+/// DPIA templates and the policies deciding now, as `serve` would have them, for the
+/// command line.
+pub async fn dpia_context(
+    config: &Config,
+    db: &Db,
+    demo: bool,
+) -> Result<(crate::dpia::Workbench, Arc<PolicyEngine>), StartError> {
+    let files = load_policies(config)?;
+    let engine = match crate::policy::activated_engine(db, files.schema_text()).await? {
+        Some(active) => active,
+        None => files,
+    };
+    Ok((workbench(config, controller(config, demo))?, Arc::new(engine)))
 }
 
 /// The configured policy folder, or the shipped policies; the server does not start on an

@@ -17,7 +17,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use indicators::{CourseIndicators, Indicator, MODEL_VERSION, compute, default_norms, risk};
+pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, compute, default_norms, risk};
 pub use review::{Intervention, Oversight, Proposal, interventions};
 pub use routes::router;
 
@@ -41,6 +41,26 @@ const PROPOSE_FROM: f64 = 0.3;
 const INVITE_FROM: f64 = 0.35;
 /// How long a proposal waits for its mentor.
 const PROPOSAL_DAYS: i64 = 14;
+
+/// The model in words, as a DPIA describes it.
+pub fn model_description() -> crate::purposes::Localized {
+    let indicators = INDICATORS.join(", ");
+    let (propose, invite) = (PROPOSE_FROM * 100.0, INVITE_FROM * 100.0);
+    crate::purposes::Localized {
+        nl: format!(
+            "{MODEL_VERSION}: een transparante regel, geen getraind model. Per student en cursus de indicatoren {indicators}, \
+             elk naast het groepsgemiddelde en een norm; het risico is het gemiddelde tekort onder de normen. Vanaf \
+             {propose:.0} % een voorstel aan de mentor, vanaf {invite:.0} % een uitnodiging voor een gesprek; elk voorstel \
+             vervalt na {PROPOSAL_DAYS} dagen en draagt zijn uitleg mee."
+        ),
+        en: format!(
+            "{MODEL_VERSION}: a transparent rule, not a trained model. Per student and course the indicators {indicators}, \
+             each beside the group mean and a norm; the risk is the mean shortfall below the norms. From {propose:.0} % a \
+             proposal to the mentor, from {invite:.0} % an invitation for a conversation; every proposal expires after \
+             {PROPOSAL_DAYS} days and carries its explanation."
+        ),
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {

@@ -142,7 +142,7 @@ impl ConsentState {
         match purpose.choice {
             Choice::OptIn => match (event, latest) {
                 (Some(ConsentEvent::Given), Some(record))
-                    if versions.consent_covers(record.purpose_version, purpose.version) =>
+                    if versions.still_covers(record.purpose_version, purpose.version) =>
                 {
                     Self::Consented
                 }

@@ -4,6 +4,7 @@
 //! Nothing here runs outside demo mode: the token endpoint answers 404 on a real server.
 
 mod activity;
+mod dpia;
 mod institution;
 mod purposes;
 mod routes;
@@ -27,5 +28,11 @@ pub fn institution_contact() -> crate::config::InstitutionConfig {
         name: "Hogeschool Demo".to_owned(),
         contact: "privacy@hogeschool-demo.example".to_owned(),
         dpo_contact: "fg@hogeschool-demo.example".to_owned(),
+        processors: vec![crate::config::Processor {
+            name: "Demo Hosting B.V.".to_owned(),
+            service: "hosting and backups of the Consentry server".to_owned(),
+            location: "Amsterdam, the Netherlands".to_owned(),
+            agreement: "processing agreement of 2026-01-15 (SIVON model)".to_owned(),
+        }],
     }
 }

@@ -12,6 +12,8 @@ use crate::auth::Role;
 use crate::clients;
 use crate::consent::{self, ConsentError};
 use crate::db::{Db, DbError};
+use crate::dpia::Workbench;
+use crate::policy::PolicyEngine;
 use crate::purposes::{PurposeError, PurposeId, PurposeStatus};
 use crate::timestamp::Timestamp;
 use crate::{directory, records};
@@ -37,6 +39,8 @@ pub enum SeedError {
     Client(#[from] crate::clients::ClientError),
     #[error("could not seed the demo institution: {0}")]
     Retention(#[from] crate::retention::RetentionError),
+    #[error("could not seed the demo institution: {0}")]
+    Dpia(#[from] crate::dpia::DpiaError),
 }
 
 impl From<sqlx::Error> for SeedError {
@@ -59,7 +63,12 @@ pub enum SeedOutcome {
 
 /// Seeds the institution in one transaction: a crash part-way leaves nothing behind, and
 /// the next start seeds again.
-pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, SeedError> {
+pub async fn seed(
+    db: &Db,
+    institution: &Institution,
+    workbench: &Workbench,
+    engine: &PolicyEngine,
+) -> Result<SeedOutcome, SeedError> {
     let mut tx = db.begin().await?;
     let existing: Option<f64> =
         sqlx::query_scalar("SELECT scale FROM demo_seed WHERE id = 1").fetch_optional(&mut *tx).await?;
@@ -78,10 +87,11 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
     let (survey_id, survey_name, survey_secret) = super::DEMO_SURVEY_SOURCE;
     crate::ingest::sources::register(&mut tx, survey_id, survey_name, &["survey"], survey_secret).await?;
     let seeder = Actor::system("demo");
+    let mut purpose_ids = Vec::new();
     for (id, definition) in purposes::purposes() {
         let id = PurposeId::parse(id).map_err(|why| SeedError::Purpose(PurposeError::Corrupt(why)))?;
         crate::purposes::insert(&mut tx, &id, &definition, &seeder, vec!["demo-seed".to_owned()]).await?;
-        crate::purposes::set_status(&mut tx, &id, PurposeStatus::Active, &seeder, vec!["demo-seed".to_owned()]).await?;
+        purpose_ids.push(id);
     }
     for client in super::CLIENTS {
         let registered = clients::NewClient {
@@ -93,6 +103,11 @@ pub async fn seed(db: &Db, institution: &Institution) -> Result<SeedOutcome, See
             purposes: client.purposes.iter().filter_map(|purpose| PurposeId::parse(purpose).ok()).collect(),
         };
         clients::insert(&mut tx, &registered, client.secret).await?;
+    }
+    // The purposes that need a DPIA become active only once it is approved.
+    super::dpia::approve(&mut tx, workbench, engine).await?;
+    for id in &purpose_ids {
+        crate::purposes::set_status(&mut tx, id, PurposeStatus::Active, &seeder, vec!["demo-seed".to_owned()]).await?;
     }
     let choices = purposes::choices(institution);
     for (login, choice) in &choices {

@@ -17,7 +17,7 @@ mod scope;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use aggregates::{AggregateRequest, AggregateResult};
+pub use aggregates::{AggregateRequest, AggregateResult, DEFAULT_MIN_CELL_SIZE};
 pub use disclosure::{Disclosure, of_subject as disclosures_of, record_view};
 pub use keys::{BadCursor, KeyError, Keys};
 pub use read::{FieldNeed, Filters, Prepared, ReadRequest, Reader, prepare, stream};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision as CedarDecision, Effect, Entities, EntityUid, Policy, PolicyId,
-    PolicySet, Request, Schema, ValidationMode, Validator,
+    PolicySet, PrincipalConstraint, Request, Schema, ValidationMode, Validator,
 };
 use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,19 @@ pub struct Evaluation {
     pub policy_ids: Vec<String>,
     /// Policies that failed to evaluate (they count as not applying).
     pub errors: Vec<String>,
+}
+
+/// One policy's reach, for people to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub policy: String,
+    /// `permit` (true) or `forbid`.
+    pub permits: bool,
+    /// The principal type it names (`User`, `Client`), or `anyone`.
+    pub principal: String,
+    pub actions: Vec<String>,
+    /// The roles its conditions look for.
+    pub roles: Vec<String>,
 }
 
 /// A validated set of policies with its schema.
@@ -229,6 +242,43 @@ impl PolicyEngine {
         self.policies.policies().map(|policy| (policy.id().to_string(), policy.to_string())).collect()
     }
 
+    /// What each policy grants or forbids, to whom and through which roles: the access
+    /// rules as a DPIA describes them.
+    pub fn grants(&self) -> Vec<Grant> {
+        self.policies
+            .policies()
+            .map(|policy| {
+                let actions = match policy.action_constraint() {
+                    ActionConstraint::Any => vec!["any action".to_owned()],
+                    ActionConstraint::Eq(only) => vec![only.id().unescaped().to_owned()],
+                    ActionConstraint::In(list) => {
+                        list.iter().map(|action| action.id().unescaped().to_owned()).collect()
+                    }
+                };
+                let principal = match policy.principal_constraint() {
+                    PrincipalConstraint::Is(kind) | PrincipalConstraint::IsIn(kind, _) => kind.basename().to_owned(),
+                    _ => "anyone".to_owned(),
+                };
+                let text = policy.to_string();
+                let roles = text
+                    .split("roles.contains(\"")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('"').next())
+                    .map(str::to_owned)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                Grant {
+                    policy: policy.id().to_string(),
+                    permits: policy.effect() == Effect::Permit,
+                    principal,
+                    actions,
+                    roles,
+                }
+            })
+            .collect()
+    }
+
     pub fn is_forbid(&self, id: &str) -> bool {
         self.forbids.contains(id)
     }
@@ -331,6 +381,19 @@ mod tests {
         let slice: Vec<String> = engine.slices[&read_audit].policies().map(|policy| policy.id().to_string()).collect();
         assert_eq!(slice, ["audit-read-privacy-officers-and-dpo"]);
         assert_eq!(engine.slices.len(), engine.schema.actions().count());
+    }
+
+    #[test]
+    fn grants_name_the_roles_and_actions_of_each_policy() {
+        let grants = PolicyEngine::shipped().unwrap().grants();
+        let mentors = grants.iter().find(|grant| grant.policy == "mentors-own-mentees-proposals").unwrap();
+        assert!(mentors.permits);
+        assert_eq!(mentors.principal, "User");
+        assert_eq!(mentors.roles, ["mentor"]);
+        assert_eq!(mentors.actions, ["ViewProposal", "DecideProposal"]);
+        let forbid = grants.iter().find(|grant| grant.policy == "forbid-clients-deciding-proposals").unwrap();
+        assert!(!forbid.permits);
+        assert_eq!(forbid.principal, "Client");
     }
 
     #[test]

@@ -147,6 +147,13 @@ pub async fn build(
             );
             uid("DataRequest", id)?
         }
+        Resource::Dpia(id) => {
+            entities.insert(
+                format!("Dpia::{id}"),
+                json!({ "uid": { "type": "Consentry::Dpia", "id": id }, "attrs": {}, "parents": [] }),
+            );
+            uid("Dpia", id)?
+        }
         Resource::Purpose(id) => {
             add_purpose(connection, &mut entities, id.as_str()).await?;
             uid("Purpose", id.as_str())?

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use editing::{FORBID_GUARANTEES, activated_engine};
-pub use engine::{InvalidPolicies, PolicyEngine, PolicyProblem, SHIPPED_POLICIES, SHIPPED_SCHEMA};
+pub use engine::{Grant, InvalidPolicies, PolicyEngine, PolicyProblem, SHIPPED_POLICIES, SHIPPED_SCHEMA};
 pub use routes::router;
 pub use tables::{TableOutcome, run_tables, uncovered};
 
@@ -54,6 +54,9 @@ pub enum Action {
     DecideProposal,
     ControlAnalytics,
     GrantRoles,
+    ViewDpia,
+    EditDpia,
+    ApproveDpia,
 }
 
 impl Action {
@@ -80,10 +83,13 @@ impl Action {
             Action::DecideProposal => "DecideProposal",
             Action::ControlAnalytics => "ControlAnalytics",
             Action::GrantRoles => "GrantRoles",
+            Action::ViewDpia => "ViewDpia",
+            Action::EditDpia => "EditDpia",
+            Action::ApproveDpia => "ApproveDpia",
         }
     }
 
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 24] = [
         Action::ReadAudit,
         Action::ExportAudit,
         Action::ManagePurpose,
@@ -105,6 +111,9 @@ impl Action {
         Action::DecideProposal,
         Action::ControlAnalytics,
         Action::GrantRoles,
+        Action::ViewDpia,
+        Action::EditDpia,
+        Action::ApproveDpia,
     ];
 
     /// Whether the action reads data through the gateway, with a [`ReadContext`].
@@ -130,6 +139,8 @@ pub enum Resource {
     DataRequest(String),
     /// An intervention proposed for one student.
     Proposal(String),
+    /// A data protection impact assessment; `*` for the register of them.
+    Dpia(String),
 }
 
 impl Resource {
@@ -144,6 +155,7 @@ impl Resource {
             Resource::Client(id) => format!("Client::{id}"),
             Resource::DataRequest(id) => format!("DataRequest::{id}"),
             Resource::Proposal(id) => format!("Proposal::{id}"),
+            Resource::Dpia(id) => format!("Dpia::{id}"),
         }
     }
 
@@ -158,6 +170,7 @@ impl Resource {
             Some(("Client", id)) => Some(Resource::Client(id.to_owned())),
             Some(("DataRequest", id)) => Some(Resource::DataRequest(id.to_owned())),
             Some(("Proposal", id)) => Some(Resource::Proposal(id.to_owned())),
+            Some(("Dpia", id)) => Some(Resource::Dpia(id.to_owned())),
             _ => None,
         }
     }
@@ -215,7 +228,7 @@ pub enum PolicyError {
     #[error("`{0}` is not an action of the schema")]
     UnknownAction(String),
     #[error(
-        "`{0}` is not a resource: use AuditLog, PolicySet, Purpose::<id>, Subject::<uuid>, Source::<id> or Client::<id>"
+        "`{0}` is not a resource: use AuditLog, PolicySet, Purpose::<id>, Subject::<uuid>, Source::<id>, Client::<id>, Proposal::<id>, DataRequest::<id> or Dpia::<id>"
     )]
     UnknownResource(String),
     #[error(transparent)]

@@ -398,6 +398,12 @@ pub enum PurposeError {
     Transition { from: &'static str, to: &'static str },
     #[error("invalid purpose")]
     Invalid(Vec<FieldError>),
+    #[error(
+        "purpose `{id}` needs a DPIA: no approved DPIA covers version {version}; the DPO approves one at /api/v1/dpias"
+    )]
+    DpiaRequired { id: String, version: i32 },
+    #[error("the DPIA could not be consulted: {0}")]
+    Dpia(Box<crate::dpia::DpiaError>),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
     #[error("the stored purpose `{0}` cannot be read")]
@@ -407,6 +413,15 @@ pub enum PurposeError {
 impl From<sqlx::Error> for PurposeError {
     fn from(error: sqlx::Error) -> Self {
         Self::Audit(error.into())
+    }
+}
+
+impl From<crate::dpia::DpiaError> for PurposeError {
+    fn from(error: crate::dpia::DpiaError) -> Self {
+        match error {
+            crate::dpia::DpiaError::Purpose(error) => error,
+            other => Self::Dpia(Box::new(other)),
+        }
     }
 }
 

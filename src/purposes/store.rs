@@ -150,12 +150,16 @@ pub async fn update(
         .bind(id.as_str())
         .execute(&mut *connection)
         .await?;
-    let action = if version == existing.version { "purpose.draft_edited" } else { "purpose.versioned" };
+    let versioned = version != existing.version;
+    let action = if versioned { "purpose.versioned" } else { "purpose.draft_edited" };
     let event = Event::new(actor.clone(), action, format!("Purpose::{id}"))
         .purpose(id.as_str())
         .decided(audit::Decision::Allow, reasons)
         .details(json!({ "version": version, "widens": widens }));
     audit::record(connection, event).await?;
+    if versioned {
+        crate::dpia::purpose_versioned(connection, id, version, widens, actor).await.map_err(PurposeError::from)?;
+    }
     // What the register holds, and for how long, may have changed for every record.
     crate::retention::request_recomputation(connection).await?;
     current(connection, id).await
@@ -172,6 +176,12 @@ pub async fn set_status(
     let existing = current(connection, id).await?;
     if !existing.status.may_become(next) {
         return Err(PurposeError::Transition { from: existing.status.as_str(), to: next.as_str() });
+    }
+    if next == PurposeStatus::Active
+        && existing.definition.dpia_required
+        && !crate::dpia::approval_covers(connection, id, existing.version).await.map_err(PurposeError::from)?
+    {
+        return Err(PurposeError::DpiaRequired { id: id.to_string(), version: existing.version });
     }
     sqlx::query("UPDATE purposes SET status = $1, updated_at = $2 WHERE id = $3")
         .bind(next.as_str())
@@ -219,9 +229,9 @@ impl PurposeVersions {
         Self { versions }
     }
 
-    /// Consent given for `given` still covers `current` when no version after it widened
-    /// what the purpose reads; narrowing and rewording keep it valid.
-    pub fn consent_covers(&self, given: i32, current: i32) -> bool {
+    /// Consent given for (or a DPIA approving) `given` still covers `current` when no
+    /// version after it widened what the purpose reads; narrowing and rewording keep it.
+    pub fn still_covers(&self, given: i32, current: i32) -> bool {
         given <= current
             && !self.versions.iter().any(|&(version, widens)| version > given && version <= current && widens)
     }
@@ -244,11 +254,11 @@ mod tests {
     use super::PurposeVersions;
 
     #[test]
-    fn consent_covers_versions_until_one_widens() {
+    fn still_covers_versions_until_one_widens() {
         let versions = PurposeVersions::new(vec![(1, false), (2, false), (3, true), (4, false)]);
-        assert!(versions.consent_covers(1, 2), "a narrower or reworded version keeps consent");
-        assert!(!versions.consent_covers(1, 3), "a wider version needs fresh consent");
-        assert!(!versions.consent_covers(2, 4));
-        assert!(versions.consent_covers(3, 4));
+        assert!(versions.still_covers(1, 2), "a narrower or reworded version keeps consent");
+        assert!(!versions.still_covers(1, 3), "a wider version needs fresh consent");
+        assert!(!versions.still_covers(2, 4));
+        assert!(versions.still_covers(3, 4));
     }
 }

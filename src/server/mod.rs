@@ -66,6 +66,8 @@ pub struct AppState {
     pub gateway: Arc<crate::gateway::Keys>,
     /// The controller, as receipts name it.
     pub institution: Arc<InstitutionConfig>,
+    /// DPIA templates and what the deployment tells a DPIA.
+    pub dpia: crate::dpia::Workbench,
 }
 
 impl FromRef<AppState> for crate::auth::SessionStore {
@@ -104,6 +106,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::retention::router())
         .merge(crate::rights::router())
         .merge(crate::analytics::router())
+        .merge(crate::dpia::router())
         .merge(crate::ingest::router())
         .merge(crate::ingest::sources_router())
         .merge(crate::ingest::documents_router())

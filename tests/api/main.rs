@@ -16,6 +16,7 @@ mod cli;
 mod clients;
 mod consent;
 mod demo;
+mod dpia;
 mod errors;
 mod gateway;
 mod ingest;

@@ -28,3 +28,4 @@ pub mod rights;
 pub mod server;
 pub mod startup;
 pub mod timestamp;
+pub mod web;

@@ -236,6 +236,17 @@ impl ApiError {
         Self { errors, ..Self::new(ProblemType::Validation, detail) }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// What went wrong, with each field at fault, for a person to read.
+    pub fn detail(&self) -> String {
+        let fields: Vec<String> =
+            self.errors.iter().map(|error| format!("{}: {}", error.field, error.detail)).collect();
+        if fields.len() > 1 { format!("{} ({})", self.detail, fields.join("; ")) } else { self.detail.clone() }
+    }
+
     pub fn invalid_field(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::invalid(vec![FieldError::new(field, detail)])
     }
@@ -651,6 +662,12 @@ pub async fn render_problems(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_page =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+    if is_page {
+        // The web interface renders its own error pages, in the reader's language.
         return response;
     }
     let (mut parts, body) = response.into_parts();

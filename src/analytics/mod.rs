@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, compute, default_norms, risk};
-pub use review::{Intervention, Oversight, Proposal, interventions};
+pub use review::{Intervention, Oversight, Proposal, decline, interventions};
 pub use routes::router;
 
 use crate::audit::{self, Actor, Decision, Event};

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
-use maud::{DOCTYPE, Markup, html};
+use maud::html;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -88,7 +88,7 @@ fn oidc_problem(error: super::oidc::OidcError) -> ApiError {
 #[utoipa::path(get, path = "/auth/callback", tag = "auth", operation_id = "finish_login",
     params(CallbackParams),
     responses(
-        (status = 303, description = "Signed in; on to the session"),
+        (status = 303, description = "Signed in; on to the web interface"),
         (status = 401, description = "Unknown or used state, refused by the provider, or an ID token that does not verify", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "No person here matches the sign-in", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 503, description = "The provider cannot be reached", body = ProblemDetails, content_type = "application/problem+json"),
@@ -127,7 +127,7 @@ async fn finish_login(
     .map_err(ApiError::internal)?;
     drop(connection);
     audit_login(&state, &signed_in.user, &signed_in.provider, Ok(())).await?;
-    let mut response = Redirect::to("/auth/session").into_response();
+    let mut response = Redirect::to("/").into_response();
     if let Ok(value) =
         HeaderValue::from_str(&store.set_cookie(COOKIE, Some(&opened.token), store.lifetimes.absolute_seconds))
     {
@@ -205,23 +205,6 @@ async fn set_user_roles(
     Ok(Json(roles))
 }
 
-fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { "body{font-family:system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}\
-                         .demo{background:#fff3cd;border:2px solid #8a6d00;padding:.5rem 1rem;font-weight:bold}\
-                         button{margin:.15rem;padding:.4rem .8rem}" }
-            }
-            body { (body) }
-        }
-    }
-}
-
 fn demo_only(state: &AppState) -> Result<&crate::demo::DemoMode, ApiError> {
     state.demo.as_deref().ok_or_else(|| ApiError::not_found("there is no demo login on this server"))
 }
@@ -235,7 +218,7 @@ fn demo_only(state: &AppState) -> Result<&crate::demo::DemoMode, ApiError> {
         (status = 200, description = "The picker (HTML)", content_type = "text/html"),
         (status = 404, description = "Not a demo server", body = ProblemDetails, content_type = "application/problem+json"),
     ))]
-async fn demo_login_page(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn demo_login_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let demo = demo_only(&state)?;
     let csrf = super::secrets::issue().map_err(ApiError::internal)?;
     let people: Vec<_> =
@@ -247,14 +230,17 @@ async fn demo_login_page(State(state): State<AppState>) -> Result<Response, ApiE
             by_role.push((role, holders));
         }
     }
-    let markup = page(
-        "DEMO login — Consentry",
+    let language = crate::web::language(&headers);
+    let texts = crate::web::texts(language);
+    let markup = crate::web::bare(
+        language,
+        texts.demo_title,
         html! {
-            p.demo role="alert" { "DEMO — Hogeschool Demo is made up. Anyone can sign in as anyone here; never use this server with real data." }
-            h1 { "Sign in as a demo person" }
+            p.demo role="alert" { (texts.demo_warning) }
+            h1 { (texts.demo_title) }
             @for (role, holders) in &by_role {
-                h2 { (role.as_str().replace('_', " ")) }
-                form method="post" action="/auth/demo" {
+                h2 { (crate::web::role_name(language, *role)) }
+                form.people method="post" action="/auth/demo" {
                     input type="hidden" name="csrf" value=(csrf);
                     @for person in holders {
                         button type="submit" name="sub" value=(person.id) { (person.id) " — " (person.name) }
@@ -297,7 +283,7 @@ async fn audit_login(
 #[utoipa::path(post, path = "/auth/demo", tag = "auth", operation_id = "demo_login",
     request_body(content = DemoLoginForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Signed in; on to the session"),
+        (status = 303, description = "Signed in; on to the web interface"),
         (status = 403, description = "The form's CSRF token does not match", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Not a demo server", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "No such demo person", body = ProblemDetails, content_type = "application/problem+json"),
@@ -328,7 +314,7 @@ async fn demo_login(
         .map_err(ApiError::internal)?;
     drop(connection);
     audit_login(&state, &form.sub, "demo", Ok(())).await?;
-    let mut response = Redirect::to("/auth/session").into_response();
+    let mut response = Redirect::to("/").into_response();
     let session_cookie = store.set_cookie(COOKIE, Some(&opened.token), store.lifetimes.absolute_seconds);
     let cleared = store.set_cookie(LOGIN_CSRF_COOKIE, None, 0);
     for cookie in [session_cookie, cleared] {
@@ -391,26 +377,32 @@ async fn get_session(State(state): State<AppState>, headers: HeaderMap) -> Resul
     ))]
 async fn logout(State(state): State<AppState>, principal: Principal, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = session_token(&headers).ok_or(super::AuthError::SessionEnded)?;
-    let store = state.sessions.clone();
-    let mut connection = state.db.pool().acquire().await?;
-    let provider = sessions::resolve(&mut connection, &token, store.lifetimes, store.clock.now())
-        .await
-        .map_err(ApiError::internal)?
-        .map(|session| session.provider);
-    sessions::end(&mut connection, &token).await.map_err(ApiError::internal)?;
-    drop(connection);
-    let event = Event::new(Actor::from(&principal), "auth.logout", format!("User::{}", principal.id))
-        .decided(Decision::Allow, Vec::new());
-    audit::record_alone(&state.db, event).await?;
+    let at_provider = end_session(&state, &principal, &token).await?;
     let cleared = state.sessions.clone().set_cookie(COOKIE, None, 0);
-    let at_provider = match provider {
-        Some(provider) => super::oidc::logout_url(&state.oidc, &state.oidc_providers, &provider).await,
-        None => None,
-    };
     match at_provider {
         Some(url) => Ok(([(header::SET_COOKIE, cleared)], Redirect::to(&url)).into_response()),
         None => Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response()),
     }
+}
+
+/// Ends the session `token` of `principal`, audited; returns where to sign out at the
+/// identity provider too, if it offers that. The caller clears the cookie.
+pub async fn end_session(state: &AppState, principal: &Principal, token: &str) -> Result<Option<String>, ApiError> {
+    let store = state.sessions.clone();
+    let mut connection = state.db.pool().acquire().await?;
+    let provider = sessions::resolve(&mut connection, token, store.lifetimes, store.clock.now())
+        .await
+        .map_err(ApiError::internal)?
+        .map(|session| session.provider);
+    sessions::end(&mut connection, token).await.map_err(ApiError::internal)?;
+    drop(connection);
+    let event = Event::new(Actor::from(principal), "auth.logout", format!("User::{}", principal.id))
+        .decided(Decision::Allow, Vec::new());
+    audit::record_alone(&state.db, event).await?;
+    Ok(match provider {
+        Some(provider) => super::oidc::logout_url(&state.oidc, &state.oidc_providers, &provider).await,
+        None => None,
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use demo_issuer::{DEMO_ISSUER, DemoIssuer};
-pub use login::router as login_router;
+pub use login::{end_session, router as login_router};
 pub use routes::router;
 pub use sessions::SessionStore;
 pub use verifier::TokenVerifier;

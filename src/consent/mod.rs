@@ -22,7 +22,12 @@ pub use store::{
 };
 
 use crate::audit::Actor;
-use crate::purposes::{self, Choice, Language, Purpose, PurposeError, PurposeId, PurposeStatus, PurposeVersions};
+use std::collections::BTreeMap;
+
+use crate::purposes::{
+    self, Choice, Language, LegalBasis, Localized, Purpose, PurposeError, PurposeId, PurposeStatus, PurposeVersions,
+};
+use crate::records::Category;
 use crate::timestamp::Timestamp;
 
 /// What happened to a student's choice (ISO/IEC TS 27560 event types).
@@ -326,6 +331,62 @@ async fn purpose_and_versions(
     let purpose = purposes::get(connection, id).await?.ok_or_else(|| PurposeError::NotFound(id.to_string()))?;
     let versions = purposes::versions(connection, id).await?;
     Ok((purpose, versions))
+}
+
+/// An active purpose as a student sees it, with their choice.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MyPurpose {
+    pub id: String,
+    pub version: i32,
+    pub title: Localized,
+    pub notice: Localized,
+    pub legal_basis: LegalBasis,
+    pub legal_basis_code: String,
+    pub choice: Choice,
+    pub categories: Vec<Category>,
+    pub fields: Vec<String>,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub retention: BTreeMap<Category, String>,
+    pub recipients: Vec<String>,
+    pub human_review_required: bool,
+    pub state: ConsentState,
+    pub permits: bool,
+    /// When the student last chose.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub chosen_at: Option<Timestamp>,
+}
+
+/// Every active purpose with where `subject` stands, as the student sees them.
+pub async fn purposes_of(connection: &mut AnyConnection, subject: Uuid) -> Result<Vec<MyPurpose>, ConsentError> {
+    let latest = latest_by_purpose(connection, subject).await?;
+    let mut mine = Vec::new();
+    for purpose in purposes::list(connection).await? {
+        if purpose.status != PurposeStatus::Active {
+            continue;
+        }
+        let versions = purposes::versions(connection, &purpose.id).await?;
+        let record = latest.get(&purpose.id);
+        let consent = ConsentState::derive(&purpose, &versions, record);
+        let definition = purpose.definition;
+        mine.push(MyPurpose {
+            id: purpose.id.to_string(),
+            version: purpose.version,
+            title: definition.title,
+            notice: definition.notice,
+            legal_basis: definition.legal_basis,
+            legal_basis_code: purpose.legal_basis_code,
+            choice: purpose.choice,
+            categories: definition.categories,
+            fields: definition.fields,
+            retention: definition.retention,
+            recipients: definition.recipients,
+            human_review_required: definition.human_review_required,
+            state: consent,
+            permits: consent.permits(),
+            chosen_at: record.map(|record| record.recorded_at),
+        });
+    }
+    Ok(mine)
 }
 
 /// Where `subject` stands with `purpose`, read fresh from the ledger.

@@ -11,18 +11,16 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{
-    Choosing, ConsentError, ConsentEvent, ConsentRecord, ConsentState, ConsentStatus, Method, Receipt, Relation,
-    choose, history, latest_by_purpose, records_for_purpose, status,
+    Choosing, ConsentError, ConsentEvent, ConsentRecord, ConsentStatus, Method, MyPurpose, Receipt, Relation, choose,
+    history, records_for_purpose, status,
 };
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::directory;
 use crate::policy::{Action, GUARDIAN_POLICY, Resource};
 use crate::problem::{ApiError, AppJson, ProblemDetails};
-use crate::purposes::{self, Choice, Language, LegalBasis, Localized, PurposeId, PurposeStatus};
-use crate::records::Category;
+use crate::purposes::{self, Choice, Language, PurposeId};
 use crate::server::AppState;
-use crate::timestamp::Timestamp;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,29 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_my_consent_receipt))
         .routes(routes!(set_consent_on_behalf))
         .routes(routes!(get_consent_summary))
-}
-
-/// An active purpose as a student sees it, with their choice.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MyPurpose {
-    id: String,
-    version: i32,
-    title: Localized,
-    notice: Localized,
-    legal_basis: LegalBasis,
-    legal_basis_code: String,
-    choice: Choice,
-    categories: Vec<Category>,
-    fields: Vec<String>,
-    #[schema(value_type = BTreeMap<String, String>)]
-    retention: BTreeMap<Category, String>,
-    recipients: Vec<String>,
-    human_review_required: bool,
-    state: ConsentState,
-    permits: bool,
-    /// When the student last chose.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    chosen_at: Option<Timestamp>,
 }
 
 /// A student's choice.
@@ -106,35 +81,7 @@ async fn list_my_purposes(
 ) -> Result<Json<Vec<MyPurpose>>, ApiError> {
     let subject = my_subject(&state, &principal).await?;
     let mut connection = state.db.pool().acquire().await?;
-    let latest = latest_by_purpose(&mut connection, subject).await?;
-    let mut mine = Vec::new();
-    for purpose in purposes::list(&mut connection).await? {
-        if purpose.status != PurposeStatus::Active {
-            continue;
-        }
-        let versions = purposes::versions(&mut connection, &purpose.id).await?;
-        let record = latest.get(&purpose.id);
-        let consent = ConsentState::derive(&purpose, &versions, record);
-        let definition = purpose.definition;
-        mine.push(MyPurpose {
-            id: purpose.id.to_string(),
-            version: purpose.version,
-            title: definition.title,
-            notice: definition.notice,
-            legal_basis: definition.legal_basis,
-            legal_basis_code: purpose.legal_basis_code,
-            choice: purpose.choice,
-            categories: definition.categories,
-            fields: definition.fields,
-            retention: definition.retention,
-            recipients: definition.recipients,
-            human_review_required: definition.human_review_required,
-            state: consent,
-            permits: consent.permits(),
-            chosen_at: record.map(|record| record.recorded_at),
-        });
-    }
-    Ok(Json(mine))
+    Ok(Json(super::purposes_of(&mut connection, subject).await?))
 }
 
 /// Make or change my choice for a purpose.

@@ -42,13 +42,15 @@ struct Stored {
 const SELECT: &str = "SELECT id, title, template_id, template_version, language, status, revision, document, \
      review_date, decided_by, decided_at, decision_rationale, created_by, created_at, updated_at FROM dpias";
 
+/// A timestamp column of a row that belongs to DPIA `id`.
+fn time_column(row: &AnyRow, name: &str, id: &str) -> Result<Timestamp, DpiaError> {
+    let text: String = row.try_get(name)?;
+    Timestamp::parse(&text).map_err(|_| DpiaError::Corrupt(id.to_owned()))
+}
+
 fn stored_from_row(row: &AnyRow) -> Result<Stored, DpiaError> {
     let id: String = row.try_get("id")?;
     let corrupt = || DpiaError::Corrupt(id.clone());
-    let time = |name: &str| -> Result<Timestamp, DpiaError> {
-        let text: String = row.try_get(name)?;
-        Timestamp::parse(&text).map_err(|_| corrupt())
-    };
     let language: String = row.try_get("language")?;
     let status: String = row.try_get("status")?;
     let document: String = row.try_get("document")?;
@@ -66,8 +68,8 @@ fn stored_from_row(row: &AnyRow) -> Result<Stored, DpiaError> {
         decided_at: decided_at.map(|text| Timestamp::parse(&text).map_err(|_| corrupt())).transpose()?,
         decision_rationale: row.try_get("decision_rationale")?,
         created_by: row.try_get("created_by")?,
-        created_at: time("created_at")?,
-        updated_at: time("updated_at")?,
+        created_at: time_column(row, "created_at", &id)?,
+        updated_at: time_column(row, "updated_at", &id)?,
         id,
     })
 }
@@ -663,13 +665,12 @@ async fn comments(connection: &mut AnyConnection, id: &str) -> Result<Vec<Commen
     .await?;
     rows.iter()
         .map(|row| {
-            let created_at: String = row.try_get("created_at")?;
             Ok(Comment {
                 id: row.try_get("id")?,
                 question: row.try_get("question")?,
                 author: row.try_get("author")?,
                 body: row.try_get("body")?,
-                created_at: Timestamp::parse(&created_at).map_err(|_| DpiaError::Corrupt(id.to_owned()))?,
+                created_at: time_column(row, "created_at", id)?,
             })
         })
         .collect()
@@ -743,13 +744,12 @@ pub async fn revisions(connection: &mut AnyConnection, id: &str) -> Result<Vec<R
     .await?;
     rows.iter()
         .map(|row| {
-            let changed_at: String = row.try_get("changed_at")?;
             Ok(RevisionEntry {
                 revision: row.try_get("revision")?,
                 status: row.try_get("status")?,
                 change: row.try_get("change")?,
                 changed_by: row.try_get("changed_by")?,
-                changed_at: Timestamp::parse(&changed_at).map_err(|_| DpiaError::Corrupt(id.to_owned()))?,
+                changed_at: time_column(row, "changed_at", id)?,
             })
         })
         .collect()

@@ -130,7 +130,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, http.request_timeout()))
         .layer(DefaultBodyLimit::max(http.body_limit_bytes));
-    api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", spec)).layer(layers).with_state(state)
+    api.merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", spec))
+        .merge(crate::web::router())
+        .layer(layers)
+        .with_state(state)
 }
 
 /// A server bound to its address, not yet serving.

@@ -132,18 +132,24 @@ async fn pseudonyms_differ_per_purpose_and_per_client(store: Store) {
 }
 
 /// Pseudonyms of everyone `client` reads for `purpose`.
-async fn students_read(app: &TestApp, purpose: &str, client: &'static str) -> BTreeSet<String> {
+pub async fn students_read(app: &TestApp, purpose: &str, client: &'static str) -> BTreeSet<String> {
     subjects(&read_ndjson(app, &format!("/api/v1/purposes/{purpose}/records"), &demo(client)).await)
 }
 
 /// A demo student whose latest choice for `purpose` is `state`, with their token.
 async fn student_in_state(app: &TestApp, purpose: &str, state: &str) -> String {
-    for number in 1..=20 {
-        let token = app.token_for(&format!("s{number:04}")).await;
+    login_in_state(app, purpose, state).await.1
+}
+
+/// A demo student whose latest choice for `purpose` is `state`: their login and token.
+pub async fn login_in_state(app: &TestApp, purpose: &str, state: &str) -> (String, String) {
+    for number in 1..=40 {
+        let login = format!("s{number:04}");
+        let token = app.token_for(&login).await;
         let mine: Value = app.get_as("/api/v1/me/purposes", &token).await.json().await.unwrap();
         let entry = mine.as_array().unwrap().iter().find(|entry| entry["id"] == purpose).unwrap().clone();
         if entry["state"] == state {
-            return token;
+            return (login, token);
         }
     }
     panic!("no demo student is {state} for {purpose}");

@@ -51,7 +51,7 @@ async fn a_demo_person_signs_in_works_with_the_cookie_and_signs_out(store: Store
 
     let signed_in = sign_in(&app, &client, "po1").await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    assert_eq!(signed_in.headers()["location"], "/auth/session");
+    assert_eq!(signed_in.headers()["location"], "/");
     let (token, header) = cookie_from(&signed_in, "consentry_session").unwrap();
     assert!(header.contains("HttpOnly") && header.contains("SameSite=Lax"), "{header}");
     assert!(!header.contains("Secure"), "plain loopback in demo: {header}");

@@ -106,8 +106,8 @@ async fn people_sign_in_at_a_real_openid_provider() {
 
     // A student, linked by student number; the role comes from the affiliation claim.
     let (browser, student) = sign_in(&app, "s0003").await;
-    assert_eq!(student.url().path(), "/auth/session");
-    let session: Value = student.json().await.unwrap();
+    assert_eq!(student.url().path(), "/my", "students land on their choices");
+    let session: Value = browser.get(app.url("/auth/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(session["user"], "s0003");
     assert_eq!(session["provider"], "institution");
     assert!(session["roles"].as_array().unwrap().contains(&serde_json::json!("student")));
@@ -123,7 +123,8 @@ async fn people_sign_in_at_a_real_openid_provider() {
     assert_problem(ended, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
     // A mentor, linked by login id; roles from the local grants.
-    let mentor: Value = sign_in(&app, "mentor01").await.1.json().await.unwrap();
+    let (mentor_browser, _) = sign_in(&app, "mentor01").await;
+    let mentor: Value = mentor_browser.get(app.url("/auth/session")).send().await.unwrap().json().await.unwrap();
     assert_eq!(mentor["user"], "mentor01");
     assert!(mentor["roles"].as_array().unwrap().contains(&serde_json::json!("mentor")));
 

@@ -1,0 +1,74 @@
+//! The web interface in a real browser: Debian's headless Chromium driven by
+//! playwright-core (tests/browser), with axe-core on every page, in Dutch and English.
+
+use std::path::PathBuf;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::gateway::{login_in_state, students_read};
+use crate::helpers::{Store, TestApp, outside_component_or_skip};
+
+/// Runs one journey in the browser; returns its report.
+async fn journey(dir: &str, app: &TestApp, name: &str, user: &str, lang: &str) -> Value {
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    let output = tokio::process::Command::new("node")
+        .arg(PathBuf::from(dir).join("journeys.mjs"))
+        .args([name, "--base", app.url("").trim_end_matches('/'), "--user", user, "--lang", lang])
+        .arg("--shots")
+        .arg(&shots)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!("no report from the browser: {stdout}\n{}", String::from_utf8_lossy(&output.stderr))
+    });
+    assert!(output.status.success(), "the {name} journey in {lang} failed: {report:#}");
+    assert_eq!(report["violations"], serde_json::json!([]), "axe-core found violations: {report:#}");
+    for page in report["pages"].as_array().unwrap() {
+        assert_eq!(page["lang"], lang, "{page}");
+        assert!(std::path::Path::new(page["screenshot"].as_str().unwrap()).exists());
+    }
+    for page in report["without_javascript"].as_array().unwrap() {
+        assert_eq!(page["status"], 200, "{page}");
+        assert!(!page["heading"].as_str().unwrap().is_empty(), "{page}");
+    }
+    report
+}
+
+#[tokio::test]
+async fn a_student_withdraws_research_consent_in_the_browser_and_the_next_read_excludes_them() {
+    let test = "browser::a_student_withdraws_research_consent_in_the_browser_and_the_next_read_excludes_them";
+    let Some(dir) =
+        outside_component_or_skip(test, "CONSENTRY_TEST_BROWSER", "Chromium and npm packages in tests/browser")
+    else {
+        return;
+    };
+    for lang in ["nl", "en"] {
+        let app = TestApp::spawn(Store::Sqlite).await;
+        let (student, token) = login_in_state(&app, "learning-research", "consented").await;
+        let before = students_read(&app, "learning-research", "demo-research").await;
+        let disclosed = |token: String| {
+            let app = &app;
+            async move {
+                let disclosures: Value = app.get_as("/api/v1/me/disclosures", &token).await.json().await.unwrap();
+                disclosures.as_array().unwrap().len()
+            }
+        };
+        let disclosed_before = disclosed(token.clone()).await;
+        assert!(disclosed_before > 0, "the student was in the read before");
+
+        let report = journey(&dir, &app, "student", &student, lang).await;
+        assert!(report["pages"].as_array().unwrap().len() >= 7);
+
+        let after = students_read(&app, "learning-research", "demo-research").await;
+        assert_eq!(after.len(), before.len() - 1, "exactly the student left the read ({lang})");
+        assert_eq!(disclosed(token.clone()).await, disclosed_before, "the next read disclosed nothing of theirs");
+        let mine: Value = app.get_as("/api/v1/me/purposes", &token).await.json().await.unwrap();
+        let research = mine.as_array().unwrap().iter().find(|purpose| purpose["id"] == "learning-research").unwrap();
+        assert_eq!(research["state"], "withdrawn");
+        let web = app.get("/my").await;
+        assert_eq!((web.status(), web.url().path()), (StatusCode::OK, "/sign-in"), "without a session, to sign in");
+    }
+}

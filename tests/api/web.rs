@@ -1,0 +1,101 @@
+//! The web interface over plain HTTP: sign-in redirect, language, security headers,
+//! CSRF on forms, a choice made by form. (The journeys in a real browser are in
+//! `browser.rs`.)
+
+use reqwest::StatusCode;
+use reqwest::header::ACCEPT_LANGUAGE;
+use serde_json::Value;
+
+use crate::helpers::{Store, TestApp};
+use crate::on_both_stores;
+
+on_both_stores!(pages_are_signed_in_localised_framed_safely_and_forms_need_the_session_token);
+
+/// A client signed in as `sub` with a cookie jar.
+async fn signed_in(app: &TestApp, sub: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let picker = client.get(app.url("/auth/demo")).send().await.unwrap().text().await.unwrap();
+    let csrf = picker.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let landed = client.post(app.url("/auth/demo")).form(&[("sub", sub), ("csrf", &csrf)]).send().await.unwrap();
+    assert_eq!(landed.url().path(), "/my");
+    client
+}
+
+fn form_token(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+async fn pages_are_signed_in_localised_framed_safely_and_forms_need_the_session_token(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let anonymous = app.get("/my").await;
+    assert_eq!(anonymous.url().path(), "/sign-in");
+    let english =
+        reqwest::Client::new().get(app.url("/sign-in")).header(ACCEPT_LANGUAGE, "en-GB,en;q=0.8").send().await.unwrap();
+    let csp = english.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline")
+    );
+    assert_eq!(english.headers()["x-frame-options"], "DENY");
+    assert!(english.text().await.unwrap().contains("<html lang=\"en\">"));
+    let dutch = reqwest::Client::new().get(app.url("/sign-in")).header(ACCEPT_LANGUAGE, "nl").send().await.unwrap();
+    assert!(dutch.text().await.unwrap().contains("<html lang=\"nl\"><head>"));
+
+    let student = signed_in(&app, "s0002").await;
+    let page = student.get(app.url("/my")).header(ACCEPT_LANGUAGE, "en").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("What happens with my data?"));
+    assert!(!page.contains("<script") && !page.contains("style="), "no inline script or style");
+    let token = form_token(&page);
+
+    let forged = student
+        .post(app.url("/my/choices"))
+        .form(&[("csrf", "forged"), ("purpose", "personal-dashboard"), ("event", "objected")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(forged.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "an error page, not JSON");
+
+    let refused = student
+        .post(app.url("/my/choices"))
+        .form(&[("csrf", token.as_str()), ("purpose", "personal-dashboard"), ("event", "given")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT, "consent is not a choice under a public task");
+
+    let objected = student
+        .post(app.url("/my/choices"))
+        .form(&[("csrf", token.as_str()), ("purpose", "personal-dashboard"), ("event", "objected")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objected.url().path(), "/my");
+    assert!(objected.text().await.unwrap().contains("role=\"status\""));
+    let api_token = app.token_for("s0002").await;
+    let mine: Value = app.get_as("/api/v1/me/purposes", &api_token).await.json().await.unwrap();
+    let dashboard = mine.as_array().unwrap().iter().find(|purpose| purpose["id"] == "personal-dashboard").unwrap();
+    assert_eq!(dashboard["state"], "objected");
+
+    for path in ["/my/data", "/my/disclosures", "/my/interventions"] {
+        let response = student.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let mentor = signed_in_elsewhere(&app, "mentor01").await;
+    let not_mine = mentor.get(app.url("/my/data")).send().await.unwrap();
+    assert_eq!(not_mine.status(), StatusCode::FORBIDDEN, "these pages are for students");
+
+    let page = student.get(app.url("/my")).send().await.unwrap().text().await.unwrap();
+    let signed_out = student.post(app.url("/sign-out")).form(&[("csrf", form_token(&page))]).send().await.unwrap();
+    assert_eq!(signed_out.url().path(), "/sign-in");
+    assert_eq!(student.get(app.url("/my")).send().await.unwrap().url().path(), "/sign-in");
+}
+
+/// Someone who is not a student lands on the start page.
+async fn signed_in_elsewhere(app: &TestApp, sub: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let picker = client.get(app.url("/auth/demo")).send().await.unwrap().text().await.unwrap();
+    let landed =
+        client.post(app.url("/auth/demo")).form(&[("sub", sub), ("csrf", &form_token(&picker))]).send().await.unwrap();
+    assert_eq!(landed.url().path(), "/");
+    client
+}

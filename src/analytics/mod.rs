@@ -18,7 +18,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, compute, default_norms, risk};
-pub use review::{Intervention, Oversight, Proposal, decline, interventions};
+pub use review::{
+    DecisionBody, Intervention, Oversight, Proposal, decide, decline, interventions, of_mentor as proposals_of, open,
+};
 pub use routes::router;
 
 use crate::audit::{self, Actor, Decision, Event};

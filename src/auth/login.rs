@@ -238,6 +238,12 @@ async fn demo_login_page(State(state): State<AppState>, headers: HeaderMap) -> R
         html! {
             p.demo role="alert" { (texts.demo_warning) }
             h1 { (texts.demo_title) }
+            form.person method="post" action="/auth/demo" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="demo-sub" { (texts.demo_any_person) }
+                input id="demo-sub" type="text" name="sub" autocomplete="username" required;
+                button id="demo-sub-submit" type="submit" { (texts.sign_in) }
+            }
             @for (role, holders) in &by_role {
                 h2 { (crate::web::role_name(language, *role)) }
                 form.people method="post" action="/auth/demo" {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub use store::{
     add_guardian, count_subjects, group_memberships, group_mentors, insert_courses, insert_groups, insert_subjects,
     insert_users, is_guardian, roles_of, set_group_mentors, set_roles, subject_birth_date, subject_by_identifier,
-    subject_ids, subject_of_user,
+    subject_ids, subject_name, subject_of_user,
 };
 
 use crate::auth::Role;

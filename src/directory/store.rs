@@ -102,6 +102,14 @@ pub async fn subject_of_user(connection: &mut AnyConnection, user_id: &str) -> R
     Ok(subject.flatten().and_then(|id| Uuid::parse_str(&id).ok()))
 }
 
+/// A student's display name, for the people who work with them (mentors).
+pub async fn subject_name(connection: &mut AnyConnection, subject: Uuid) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT display_name FROM subjects WHERE id = $1")
+        .bind(subject.to_string())
+        .fetch_optional(connection)
+        .await?)
+}
+
 /// The subject a student number belongs to.
 pub async fn subject_by_identifier(
     connection: &mut AnyConnection,

@@ -45,6 +45,9 @@ fn menu(viewer: &Viewer, current: &str) -> Markup {
             ("/my/interventions", texts.nav_interventions),
         ]);
     }
+    if viewer.principal.roles.contains(&Role::Mentor) {
+        entries.push(("/proposals", texts.nav_proposals));
+    }
     html! {
         nav aria-label=(texts.nav_label) {
             ul {

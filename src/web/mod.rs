@@ -4,6 +4,7 @@
 //! with a strict Content-Security-Policy.
 
 mod layout;
+mod mentor;
 mod student;
 mod texts;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/language/{language}", get(choose_language))
         .route("/assets/consentry.css", get(stylesheet))
         .merge(student::router())
+        .merge(mentor::router())
         .layer(middleware::map_response(security_headers))
 }
 

@@ -65,6 +65,32 @@ pub struct Texts {
     pub home_intro: &'static str,
     pub demo_title: &'static str,
     pub demo_warning: &'static str,
+    pub demo_any_person: &'static str,
+    pub nav_proposals: &'static str,
+    pub proposals_title: &'static str,
+    pub proposals_intro: &'static str,
+    pub student: &'static str,
+    pub proposed_action: &'static str,
+    pub risk: &'static str,
+    pub status: &'static str,
+    pub expires: &'static str,
+    pub proposal_title: &'static str,
+    pub model: &'static str,
+    pub risk_explained: &'static str,
+    pub indicators_of: &'static str,
+    pub indicator: &'static str,
+    pub this_student: &'static str,
+    pub group_mean: &'static str,
+    pub norm: &'static str,
+    pub below_norm: &'static str,
+    pub your_decision: &'static str,
+    pub approve: &'static str,
+    pub reject: &'static str,
+    pub amend: &'static str,
+    pub rationale: &'static str,
+    pub amended_action: &'static str,
+    pub amended_text: &'static str,
+    pub decide: &'static str,
 }
 
 pub static NL: Texts = Texts {
@@ -127,7 +153,33 @@ pub static NL: Texts = Texts {
     home_title: "Welkom bij Consentry",
     home_intro: "Hier zie en regel je wat je instelling met je leergegevens doet.",
     demo_title: "Inloggen als demopersoon",
+    demo_any_person: "Id van een demopersoon (bijvoorbeeld s0042 of mentor03)",
     demo_warning: "DEMO — Hogeschool Demo is verzonnen. Iedereen kan hier als iedereen inloggen; gebruik deze server nooit met echte gegevens.",
+    nav_proposals: "Voorstellen",
+    proposals_title: "Voorstellen voor jouw studenten",
+    proposals_intro: "In volgorde van uitnodigen: de hoogste risico's eerst. Open een voorstel, lees de uitleg en beslis zelf; niets bereikt een student zonder jou.",
+    student: "Student",
+    proposed_action: "Voorstel",
+    risk: "Risico",
+    status: "Status",
+    expires: "Vervalt",
+    proposal_title: "Voorstel",
+    model: "Model",
+    risk_explained: "Het risico is het gemiddelde tekort onder de normen, over de indicatoren hieronder. Het is een signaal, geen oordeel: jij kent de student.",
+    indicators_of: "Indicatoren voor",
+    indicator: "Indicator",
+    this_student: "Deze student",
+    group_mean: "Groepsgemiddelde",
+    norm: "Norm",
+    below_norm: "onder de norm",
+    your_decision: "Jouw besluit",
+    approve: "Goedkeuren",
+    reject: "Afwijzen",
+    amend: "Aanpassen",
+    rationale: "Motivering (nodig bij afwijzen of aanpassen)",
+    amended_action: "Ander voorstel (bij aanpassen)",
+    amended_text: "Tekst voor de student (bij aanpassen)",
+    decide: "Besluit vastleggen",
 };
 
 pub static EN: Texts = Texts {
@@ -190,13 +242,89 @@ pub static EN: Texts = Texts {
     home_title: "Welcome to Consentry",
     home_intro: "See and manage what your institution does with your learning data.",
     demo_title: "Sign in as a demo person",
+    demo_any_person: "Id of any demo person (for instance s0042 or mentor03)",
     demo_warning: "DEMO — Hogeschool Demo is made up. Anyone can sign in as anyone here; never use this server with real data.",
+    nav_proposals: "Proposals",
+    proposals_title: "Proposals for your students",
+    proposals_intro: "In invitation order: the highest risks first. Open a proposal, read the explanation and decide yourself; nothing reaches a student without you.",
+    student: "Student",
+    proposed_action: "Proposed action",
+    risk: "Risk",
+    status: "Status",
+    expires: "Expires",
+    proposal_title: "Proposal",
+    model: "Model",
+    risk_explained: "The risk is the mean shortfall below the norms, over the indicators below. It is a signal, not a judgement: you know the student.",
+    indicators_of: "Indicators for",
+    indicator: "Indicator",
+    this_student: "This student",
+    group_mean: "Group mean",
+    norm: "Norm",
+    below_norm: "below the norm",
+    your_decision: "Your decision",
+    approve: "Approve",
+    reject: "Reject",
+    amend: "Amend",
+    rationale: "Rationale (needed to reject or amend)",
+    amended_action: "Another action (to amend)",
+    amended_text: "Text the student reads (to amend)",
+    decide: "Record decision",
 };
 
 pub fn texts(language: Language) -> &'static Texts {
     match language {
         Language::Nl => &NL,
         Language::En => &EN,
+    }
+}
+
+/// An intervention as a mentor and student read it.
+pub fn action(language: Language, action: &str) -> &'static str {
+    match (language, action) {
+        (Language::Nl, "invite_conversation") => "uitnodigen voor een gesprek",
+        (Language::En, "invite_conversation") => "invite for a conversation",
+        (Language::Nl, "offer_extra_material") => "extra lesstof aanbieden",
+        (Language::En, "offer_extra_material") => "offer extra material",
+        (Language::Nl, "check_in") => "even polsen hoe het gaat",
+        (Language::En, "check_in") => "check in on how things go",
+        (Language::Nl, _) => "ander voorstel",
+        (Language::En, _) => "other action",
+    }
+}
+
+/// Where a proposal stands.
+pub fn proposal_status(language: Language, status: &str) -> &'static str {
+    match (language, status) {
+        (Language::Nl, "pending") => "wacht op jou",
+        (Language::En, "pending") => "waiting for you",
+        (Language::Nl, "approved") => "goedgekeurd",
+        (Language::En, "approved") => "approved",
+        (Language::Nl, "rejected") => "afgewezen",
+        (Language::En, "rejected") => "rejected",
+        (Language::Nl, "amended") => "aangepast",
+        (Language::En, "amended") => "amended",
+        (Language::Nl, "expired") => "verlopen",
+        (Language::En, "expired") => "expired",
+        (Language::Nl, _) => "onbekend",
+        (Language::En, _) => "unknown",
+    }
+}
+
+/// A study-progress indicator's name.
+pub fn indicator(language: Language, name: &str) -> &'static str {
+    match (language, name) {
+        (Language::Nl, "regularity") => "Regelmaat",
+        (Language::En, "regularity") => "Regularity",
+        (Language::Nl, "resources_visited") => "Bezochte lesstof",
+        (Language::En, "resources_visited") => "Resources visited",
+        (Language::Nl, "assignments_completed") => "Afgeronde opdrachten",
+        (Language::En, "assignments_completed") => "Assignments completed",
+        (Language::Nl, "completed_on_level") => "Op niveau afgerond",
+        (Language::En, "completed_on_level") => "Completed on level",
+        (Language::Nl, "test_score") => "Toetsscore",
+        (Language::En, "test_score") => "Test score",
+        (Language::Nl, _) => "Indicator",
+        (Language::En, _) => "Indicator",
     }
 }
 

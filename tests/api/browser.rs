@@ -20,6 +20,12 @@ async fn journey(dir: &str, app: &TestApp, name: &str, user: &str, lang: &str) -
         .output()
         .await
         .unwrap();
+    check_report(&output, name, lang)
+}
+
+/// The journey's report: it passed, axe-core found nothing, every page is in `lang`, has
+/// its screenshot, and renders without JavaScript.
+fn check_report(output: &std::process::Output, name: &str, lang: &str) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
         panic!("no report from the browser: {stdout}\n{}", String::from_utf8_lossy(&output.stderr))
@@ -70,5 +76,54 @@ async fn a_student_withdraws_research_consent_in_the_browser_and_the_next_read_e
         assert_eq!(research["state"], "withdrawn");
         let web = app.get("/my").await;
         assert_eq!((web.status(), web.url().path()), (StatusCode::OK, "/sign-in"), "without a session, to sign in");
+    }
+}
+
+#[tokio::test]
+async fn a_mentor_approves_a_proposal_in_the_browser_and_the_student_sees_the_intervention() {
+    let test = "browser::a_mentor_approves_a_proposal_in_the_browser_and_the_student_sees_the_intervention";
+    let Some(dir) =
+        outside_component_or_skip(test, "CONSENTRY_TEST_BROWSER", "Chromium and npm packages in tests/browser")
+    else {
+        return;
+    };
+    for lang in ["nl", "en"] {
+        let app = TestApp::spawn(Store::Sqlite).await;
+        let officer = app.token_for("po1").await;
+        let window = serde_json::json!({ "since": "2026-02-02T00:00:00Z", "until": "2026-06-29T00:00:00Z" });
+        let run = app.post_as("/api/v1/analytics/runs", &officer, &window).await;
+        assert_eq!(run.status(), StatusCode::CREATED);
+        let mentor = app.token_for("mentor01").await;
+        let proposals: Value = app.get_as("/api/v1/proposals", &mentor).await.json().await.unwrap();
+        let first = &proposals.as_array().unwrap()[0];
+        let proposal = first["id"].as_str().unwrap().to_owned();
+        let student: String = sqlx::query_scalar("SELECT id FROM users WHERE subject_id = $1")
+            .bind(first["subject"].as_str().unwrap())
+            .fetch_one(app.db().await.pool())
+            .await
+            .unwrap();
+        let student_token = app.token_for(&student).await;
+        let before: Value = app.get_as("/api/v1/me/interventions", &student_token).await.json().await.unwrap();
+        assert_eq!(before, serde_json::json!([]), "nothing reaches the student before the mentor decides");
+
+        let output = tokio::process::Command::new("node")
+            .arg(PathBuf::from(&dir).join("journeys.mjs"))
+            .args(["mentor", "--base", app.url("").trim_end_matches('/'), "--user", "mentor01", "--lang", lang])
+            .args(["--student", &student, "--proposal", &proposal, "--shots"])
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots"))
+            .output()
+            .await
+            .unwrap();
+        check_report(&output, "mentor", lang);
+
+        let decided: Value = app.get_as(&format!("/api/v1/proposals/{proposal}"), &mentor).await.json().await.unwrap();
+        assert_eq!((decided["status"].as_str(), decided["decided_by"].as_str()), (Some("approved"), Some("mentor01")));
+        let after: Value = app.get_as("/api/v1/me/interventions", &student_token).await.json().await.unwrap();
+        assert_eq!(after.as_array().unwrap().len(), 1, "{after}");
+        let views: Value = app.get_as("/api/v1/me/disclosures", &student_token).await.json().await.unwrap();
+        assert!(
+            views.as_array().unwrap().iter().any(|view| view["reader"] == "mentor01"),
+            "the mentor's view is disclosed"
+        );
     }
 }

@@ -18,13 +18,17 @@ function option(name, fallback) {
 const journey = process.argv[2];
 const base = option('base');
 const user = option('user');
+const student = option('student');
+const proposal = option('proposal');
 const lang = option('lang', 'en');
 const shots = option('shots', 'target/browser-screenshots');
 mkdirSync(shots, { recursive: true });
 
 const words = {
-  nl: { withdraw: 'Toestemming intrekken', give: 'Toestemming geven', saved: 'Je keuze is opgeslagen' },
-  en: { withdraw: 'Withdraw consent', give: 'Give consent', saved: 'Your choice is saved' },
+  nl: { withdraw: 'Toestemming intrekken', give: 'Toestemming geven', saved: 'Je keuze is opgeslagen',
+    why: 'Waarom', approve: 'Goedkeuren', decide: 'Besluit vastleggen', approved: 'goedgekeurd', decline: 'Afslaan' },
+  en: { withdraw: 'Withdraw consent', give: 'Give consent', saved: 'Your choice is saved',
+    why: 'Why', approve: 'Approve', decide: 'Record decision', approved: 'approved', decline: 'Decline' },
 }[lang];
 
 const browser = await chromium.launch({
@@ -57,19 +61,29 @@ async function failWith(message) {
   process.exit(1);
 }
 
-try {
+/** Signs in through the demo picker as `who` in a fresh context; returns the page. */
+async function signIn(who, landing) {
   const context = await browser.newContext({ locale: lang === 'nl' ? 'nl-NL' : 'en-GB', viewport: { width: 1024, height: 800 } });
   const page = await context.newPage();
-  await page.goto(`${base}/`);
-  await check(page, 'sign-in');
   await page.goto(`${base}/auth/demo`);
-  await check(page, 'demo-picker');
-  await page.click(`button[value="${user}"]`);
-  await page.waitForURL(`${base}/my`);
-  await check(page, 'my-choices');
+  await page.fill('#demo-sub', who);
+  await page.click('#demo-sub-submit');
+  await page.waitForURL(`${base}${landing}`);
+  return { context, page };
+}
 
+let context;
+try {
   if (journey === 'student') {
-    const research = page.locator('section#purpose-learning-research, section[aria-labelledby="purpose-learning-research"]');
+    const anonymous = await browser.newPage({ locale: lang === 'nl' ? 'nl-NL' : 'en-GB' });
+    await anonymous.goto(`${base}/`);
+    await check(anonymous, 'sign-in');
+    await anonymous.goto(`${base}/auth/demo`);
+    await check(anonymous, 'demo-picker');
+    let page;
+    ({ context, page } = await signIn(user, '/my'));
+    await check(page, 'my-choices');
+    const research = page.locator('section[aria-labelledby="purpose-learning-research"]');
     await research.getByRole('button', { name: words.withdraw }).click();
     await page.waitForURL(/\/my\?saved=learning-research/);
     const notice = await page.locator('[role="status"]').innerText();
@@ -80,17 +94,40 @@ try {
       await page.goto(`${base}${path}`);
       await check(page, name);
     }
+  } else if (journey === 'mentor') {
+    let page;
+    ({ context, page } = await signIn(user, '/'));
+    await check(page, 'home');
+    await page.goto(`${base}/proposals`);
+    await check(page, 'proposals');
+    await page.click(`a[href="/proposals/${proposal}"]`);
+    await page.waitForURL(`${base}/proposals/${proposal}`);
+    // The explanation comes first: its heading precedes the decision form.
+    const headings = await page.locator('main h2').allInnerTexts();
+    if (!headings[0].startsWith(words.why)) await failWith(`the explanation is not first: ${headings}`);
+    if (await page.locator('svg.chart').count() < 1) await failWith('no indicator chart');
+    await check(page, 'proposal');
+    await page.getByLabel(words.approve, { exact: true }).check();
+    await page.getByRole('button', { name: words.decide }).click();
+    await page.waitForURL(`${base}/proposals/${proposal}`);
+    const status = await page.locator('main').innerText();
+    if (!status.includes(words.approved)) await failWith('the proposal is not approved');
+    await check(page, 'proposal-approved');
+    const seen = await signIn(student, '/my');
+    await seen.page.goto(`${base}/my/interventions`);
+    if (await seen.page.getByRole('button', { name: words.decline }).count() !== 1) await failWith('the student does not see the intervention');
+    await check(seen.page, 'student-interventions');
   } else {
     await failWith(`unknown journey ${journey}`);
   }
 
   // Every page works without JavaScript: the same session, scripts off.
   const cookies = await context.cookies();
+  const signedIn = report.pages.filter((visited) => !['sign-in', 'demo-picker', 'student-interventions'].includes(visited.name));
   const plain = await browser.newContext({ javaScriptEnabled: false, locale: lang === 'nl' ? 'nl-NL' : 'en-GB' });
   await plain.addCookies(cookies);
   const plainPage = await plain.newPage();
-  for (const visited of report.pages) {
-    if (visited.name === 'sign-in' || visited.name === 'demo-picker') continue;
+  for (const visited of signedIn) {
     const response = await plainPage.goto(`${base}${visited.url}`);
     const heading = await plainPage.locator('h1').first().innerText();
     report.without_javascript.push({ url: visited.url, status: response.status(), heading });

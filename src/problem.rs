@@ -366,6 +366,11 @@ impl From<PolicyError> for ApiError {
                     .collect(),
             ),
             PolicyError::UnknownVersion(_) => Self::not_found(error.to_string()),
+            PolicyError::NotADraft { .. } => Self::new(ProblemType::Conflict, error.to_string()),
+            PolicyError::TooLarge(_) => Self::new(ProblemType::PayloadTooLarge, error.to_string()),
+            PolicyError::FileName(index) => {
+                Self::invalid_field(format!("files[{index}].name"), "must be a file name ending in .cedar")
+            }
             PolicyError::GuaranteesMissing(_) => Self::invalid_field("override_forbid_guarantees", error.to_string()),
             PolicyError::UnknownAction(_) => Self::invalid_field("action", error.to_string()),
             PolicyError::UnknownResource(_) => Self::invalid_field("resource", error.to_string()),

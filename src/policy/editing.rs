@@ -27,6 +27,27 @@ fn sources(files: &[PolicyFile]) -> Vec<(String, String)> {
 }
 
 /// Validates `files` against the schema in force.
+/// The limits a draft's files keep: names that are `.cedar` file names, and a total size.
+pub fn check_files(files: &[PolicyFile]) -> Result<(), PolicyError> {
+    let size: usize = files.iter().map(|file| file.name.len() + file.text.len()).sum();
+    if size > MAX_SET_BYTES {
+        return Err(PolicyError::TooLarge(MAX_SET_BYTES));
+    }
+    match files.iter().position(|file| !file.name.ends_with(".cedar") || file.name.contains('/')) {
+        Some(index) => Err(PolicyError::FileName(index)),
+        None => Ok(()),
+    }
+}
+
+/// Validates a draft against the schema in strict mode and stores it; nothing invalid is
+/// stored.
+pub async fn save_draft(gate: &Gate, db: &Db, files: &[PolicyFile], author: &str) -> Result<StoredSet, PolicyError> {
+    check_files(files)?;
+    compile(gate, files).map_err(PolicyError::Invalid)?;
+    let mut connection = db.pool().acquire().await?;
+    store::insert_draft(&mut connection, files, author).await
+}
+
 pub fn compile(gate: &Gate, files: &[PolicyFile]) -> Result<PolicyEngine, InvalidPolicies> {
     PolicyEngine::new(gate.files_engine().schema_text(), &sources(files))
 }
@@ -117,6 +138,41 @@ pub async fn activate(
     tx.commit().await?;
     gate.replace(engine);
     Ok(changes)
+}
+
+/// Activates a stored draft (not a set that was active before: that is a rollback).
+pub async fn activate_draft(
+    gate: &Gate,
+    db: &Db,
+    version: i64,
+    principal: &Principal,
+    override_reason: Option<&str>,
+    reasons: Vec<String>,
+) -> Result<PolicyDiff, PolicyError> {
+    if let (_, StoredSetOrFiles::Stored(set)) = engine_of(gate, db, version).await?
+        && set.status != "draft"
+    {
+        return Err(PolicyError::NotADraft { version, status: set.status });
+    }
+    activate(gate, db, version, principal, "policy.activated", override_reason, reasons).await
+}
+
+/// Makes an earlier set (0: the files) decide again, keeping the override it had.
+pub async fn roll_back(
+    gate: &Gate,
+    db: &Db,
+    version: i64,
+    principal: &Principal,
+    reasons: Vec<String>,
+) -> Result<PolicyDiff, PolicyError> {
+    let mut connection = db.pool().acquire().await?;
+    let reason = match store::get(&mut connection, version).await? {
+        Some(set) => set.override_reason,
+        None if version == 0 => None,
+        None => return Err(PolicyError::UnknownVersion(version)),
+    };
+    drop(connection);
+    activate(gate, db, version, principal, "policy.rolled_back", reason.as_deref(), reasons).await
 }
 
 /// One request to try against a set.

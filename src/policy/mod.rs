@@ -20,9 +20,13 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use editing::{FORBID_GUARANTEES, activated_engine};
+pub use editing::{
+    ChangedDecision, FORBID_GUARANTEES, Outcome, PolicyDiff, Replay, SimulatedPrincipal, SimulatedRequest,
+    StoredSetOrFiles, activate_draft, activated_engine, diff, engine_of, replay, roll_back, save_draft, simulate,
+};
 pub use engine::{Grant, InvalidPolicies, PolicyEngine, PolicyProblem, SHIPPED_POLICIES, SHIPPED_SCHEMA};
 pub use routes::router;
+pub use store::{PolicyFile, StoredSet, list as policy_versions};
 pub use tables::{TableOutcome, run_tables, uncovered};
 
 use crate::audit::{self, Actor, AuditError, Event};
@@ -225,6 +229,12 @@ pub enum PolicyError {
     UnknownVersion(i64),
     #[error("the set drops the shipped guarantees {}; give `override_forbid_guarantees` with a reason to activate it anyway", .0.join(", "))]
     GuaranteesMissing(Vec<String>),
+    #[error("version {version} is {status}, not a draft; roll back to it instead")]
+    NotADraft { version: i64, status: String },
+    #[error("a policy set may hold at most {0} bytes")]
+    TooLarge(usize),
+    #[error("file {0} needs a name ending in .cedar, without folders")]
+    FileName(usize),
     #[error("`{0}` is not an action of the schema")]
     UnknownAction(String),
     #[error(

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::editing::{self, MAX_SET_BYTES, Outcome, PolicyDiff, Replay, SetView, SimulatedRequest, StoredSetOrFiles};
+use super::editing::{self, Outcome, PolicyDiff, Replay, SetView, SimulatedRequest};
 use super::store::{self, PolicyFile, StoredSet};
-use super::{Action, PolicyError, Resource};
+use super::{Action, Resource};
 use crate::auth::Principal;
-use crate::problem::{ApiError, AppJson, ProblemDetails, ProblemType};
+use crate::problem::{ApiError, AppJson, ProblemDetails};
 use crate::server::AppState;
 use crate::timestamp::Timestamp;
 
@@ -130,25 +130,9 @@ async fn create_policy_draft(
     principal: Principal,
     AppJson(body): AppJson<DraftBody>,
 ) -> Result<(StatusCode, Json<StoredSet>), ApiError> {
-    let size: usize = body.files.iter().map(|file| file.name.len() + file.text.len()).sum();
-    if size > MAX_SET_BYTES {
-        return Err(ApiError::new(
-            ProblemType::PayloadTooLarge,
-            format!("a policy set may hold at most {MAX_SET_BYTES} bytes"),
-        ));
-    }
-    for (index, file) in body.files.iter().enumerate() {
-        if !file.name.ends_with(".cedar") || file.name.contains('/') {
-            return Err(ApiError::invalid_field(
-                format!("files[{index}].name"),
-                "must be a file name ending in .cedar",
-            ));
-        }
-    }
+    editing::check_files(&body.files)?;
     state.gate.authorize(&principal, Action::EditPolicy, Resource::PolicySet).await?;
-    editing::compile(&state.gate, &body.files).map_err(PolicyError::Invalid)?;
-    let mut connection = state.db.pool().acquire().await?;
-    let draft = store::insert_draft(&mut connection, &body.files, &principal.id).await?;
+    let draft = editing::save_draft(&state.gate, &state.db, &body.files, &principal.id).await?;
     Ok((StatusCode::CREATED, Json(draft)))
 }
 
@@ -230,18 +214,8 @@ async fn activate_policy_draft(
     AppJson(body): AppJson<ActivateBody>,
 ) -> Result<Json<Activation>, ApiError> {
     let decision = state.gate.authorize(&principal, Action::ActivatePolicy, Resource::PolicySet).await?;
-    if let (_, StoredSetOrFiles::Stored(set)) = editing::engine_of(&state.gate, &state.db, version).await?
-        && set.status != "draft"
-    {
-        return Err(ApiError::new(
-            ProblemType::Conflict,
-            format!("version {version} is {}, not a draft; roll back to it instead", set.status),
-        ));
-    }
     let reason = body.override_forbid_guarantees.as_deref();
-    let diff =
-        editing::activate(&state.gate, &state.db, version, &principal, "policy.activated", reason, decision.reasons)
-            .await?;
+    let diff = editing::activate_draft(&state.gate, &state.db, version, &principal, reason, decision.reasons).await?;
     Ok(Json(Activation { version, diff }))
 }
 
@@ -264,22 +238,6 @@ async fn rollback_policies(
     AppJson(body): AppJson<RollbackBody>,
 ) -> Result<Json<Activation>, ApiError> {
     let decision = state.gate.authorize(&principal, Action::ActivatePolicy, Resource::PolicySet).await?;
-    let mut connection = state.db.pool().acquire().await?;
-    let reason = match store::get(&mut connection, body.version).await? {
-        Some(set) => set.override_reason,
-        None if body.version == 0 => None,
-        None => return Err(PolicyError::UnknownVersion(body.version).into()),
-    };
-    drop(connection);
-    let diff = editing::activate(
-        &state.gate,
-        &state.db,
-        body.version,
-        &principal,
-        "policy.rolled_back",
-        reason.as_deref(),
-        decision.reasons,
-    )
-    .await?;
+    let diff = editing::roll_back(&state.gate, &state.db, body.version, &principal, decision.reasons).await?;
     Ok(Json(Activation { version: body.version, diff }))
 }

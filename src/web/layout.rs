@@ -48,6 +48,9 @@ fn menu(viewer: &Viewer, current: &str) -> Markup {
     if viewer.principal.roles.contains(&Role::Mentor) {
         entries.push(("/proposals", texts.nav_proposals));
     }
+    if viewer.principal.roles.iter().any(|role| matches!(role, Role::PrivacyOfficer | Role::Dpo)) {
+        entries.push(("/office", texts.nav_office));
+    }
     html! {
         nav aria-label=(texts.nav_label) {
             ul {

@@ -5,6 +5,7 @@
 
 mod layout;
 mod mentor;
+mod office;
 mod student;
 mod texts;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/consentry.css", get(stylesheet))
         .merge(student::router())
         .merge(mentor::router())
+        .merge(office::router())
         .layer(middleware::map_response(security_headers))
 }
 

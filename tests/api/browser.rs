@@ -127,3 +127,31 @@ async fn a_mentor_approves_a_proposal_in_the_browser_and_the_student_sees_the_in
         );
     }
 }
+
+#[tokio::test]
+async fn a_privacy_officer_fixes_replays_and_activates_a_policy_in_the_browser() {
+    let test = "browser::a_privacy_officer_fixes_replays_and_activates_a_policy_in_the_browser";
+    let Some(dir) =
+        outside_component_or_skip(test, "CONSENTRY_TEST_BROWSER", "Chromium and npm packages in tests/browser")
+    else {
+        return;
+    };
+    for lang in ["nl", "en"] {
+        let app = TestApp::spawn(Store::Sqlite).await;
+        let admin = app.token_for("admin1").await;
+        let refused = app.get_as("/api/v1/audit/events", &admin).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "recorded as a denial the replay finds");
+
+        let report = journey(&dir, &app, "officer", "po1", lang).await;
+        assert!(report["pages"].as_array().unwrap().len() >= 6);
+
+        let officer = app.token_for("po1").await;
+        let active: Value = app.get_as("/api/v1/policies", &officer).await.json().await.unwrap();
+        assert_eq!(active["version"], 1, "{lang}");
+        assert_eq!(active["policies"]["audit-read-admins"], "governance.cedar");
+        assert_eq!(app.get_as("/api/v1/audit/events", &admin).await.status(), StatusCode::OK);
+        let activated: Value =
+            app.get_as("/api/v1/audit/events?action=policy.activated", &officer).await.json().await.unwrap();
+        assert_eq!(activated["events"][0]["details"]["diff"]["added"], serde_json::json!(["audit-read-admins"]));
+    }
+}

@@ -26,9 +26,13 @@ mkdirSync(shots, { recursive: true });
 
 const words = {
   nl: { withdraw: 'Toestemming intrekken', give: 'Toestemming geven', saved: 'Je keuze is opgeslagen',
-    why: 'Waarom', approve: 'Goedkeuren', decide: 'Besluit vastleggen', approved: 'goedgekeurd', decline: 'Afslaan' },
+    why: 'Waarom', approve: 'Goedkeuren', decide: 'Besluit vastleggen', approved: 'goedgekeurd', decline: 'Afslaan',
+    policies: 'Toegangsregels', save: 'Controleren en als concept opslaan', replay: 'Afspelen', activate: 'Concept activeren',
+    changes: 'vallen anders uit', active: 'Actief: versie' },
   en: { withdraw: 'Withdraw consent', give: 'Give consent', saved: 'Your choice is saved',
-    why: 'Why', approve: 'Approve', decide: 'Record decision', approved: 'approved', decline: 'Decline' },
+    why: 'Why', approve: 'Approve', decide: 'Record decision', approved: 'approved', decline: 'Decline',
+    policies: 'Access policies', save: 'Validate and save as draft', replay: 'Replay', activate: 'Activate this draft',
+    changes: 'would change', active: 'Active: version' },
 }[lang];
 
 const browser = await chromium.launch({
@@ -117,13 +121,45 @@ try {
     await seen.page.goto(`${base}/my/interventions`);
     if (await seen.page.getByRole('button', { name: words.decline }).count() !== 1) await failWith('the student does not see the intervention');
     await check(seen.page, 'student-interventions');
+  } else if (journey === 'officer') {
+    let page;
+    ({ context, page } = await signIn(user, '/'));
+    await page.goto(`${base}/office`);
+    await check(page, 'office');
+    await page.getByRole('link', { name: words.policies }).click();
+    await page.waitForURL(`${base}/office/policies`);
+    await check(page, 'policies');
+    const governance = page.getByLabel('governance.cedar', { exact: true });
+    const original = await governance.inputValue();
+    const rule = '@id("audit-read-admins")\npermit (principal is Consentry::User, action == Consentry::Action::"ReadAudit", resource is Consentry::AuditLog)\n';
+    await governance.fill(`${original}\n${rule}when { principal.roles.containz("admin") };\n`);
+    await page.getByRole('button', { name: words.save }).click();
+    const problems = await page.locator('#problems').innerText();
+    if (!/governance\.cedar:\d+:\d+/.test(problems)) await failWith(`no problem at line and column: ${problems}`);
+    await check(page, 'policies-invalid');
+    await page.getByLabel('governance.cedar', { exact: true }).fill(`${original}\n${rule}when { principal.roles.contains("admin") };\n`);
+    await page.getByRole('button', { name: words.save }).click();
+    await page.waitForURL(/\/office\/policies\/drafts\/\d+$/);
+    if (await page.locator('pre.diff ins').count() < 1) await failWith('the diff shows no added lines');
+    await check(page, 'draft');
+    await page.getByRole('link', { name: words.replay }).click();
+    await page.waitForURL(/replay=1/);
+    const replayed = await page.locator('#replay').innerText();
+    if (!replayed.includes(words.changes)) await failWith(`no replay result: ${replayed}`);
+    await check(page, 'draft-replayed');
+    await page.getByRole('button', { name: words.activate }).click();
+    await page.waitForURL(`${base}/office/policies`);
+    if (!(await page.locator('main').innerText()).includes(words.active)) await failWith('the draft is not active');
+    await check(page, 'policies-activated');
   } else {
     await failWith(`unknown journey ${journey}`);
   }
 
   // Every page works without JavaScript: the same session, scripts off.
   const cookies = await context.cookies();
-  const signedIn = report.pages.filter((visited) => !['sign-in', 'demo-picker', 'student-interventions'].includes(visited.name));
+  // Pages reached by posting a form (a refused draft) are not addresses to load again.
+  const signedIn = report.pages.filter((visited) =>
+    !['sign-in', 'demo-picker', 'student-interventions', 'policies-invalid'].includes(visited.name));
   const plain = await browser.newContext({ javaScriptEnabled: false, locale: lang === 'nl' ? 'nl-NL' : 'en-GB' });
   await plain.addCookies(cookies);
   const plainPage = await plain.newPage();

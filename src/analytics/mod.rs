@@ -20,6 +20,7 @@ use uuid::Uuid;
 pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, compute, default_norms, risk};
 pub use review::{
     DecisionBody, Intervention, Oversight, Proposal, decide, decline, interventions, of_mentor as proposals_of, open,
+    oversight, set_stopped,
 };
 pub use routes::router;
 

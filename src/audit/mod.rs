@@ -21,7 +21,7 @@ pub use checkpoint::{Checkpoint, Checkpointer, PublicKey, checkpoint_now, prune}
 pub use export::{ExportFormat, ExportRecord, decrypt, is_encrypted};
 pub use routes::router;
 pub use store::{EventFilter, list_events, load_checkpoints, record, record_alone};
-pub use verify::{Report, Tampering, verify_export, verify_store};
+pub use verify::{Report, Tampering, verify_export, verify_recorded, verify_store};
 
 use crate::auth::{Principal, PrincipalKind, Role};
 use crate::timestamp::Timestamp;

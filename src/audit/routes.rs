@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::checkpoint::PublicKey;
 use super::export::{ExportFormat, ExportRequest, start_export};
-use super::{Actor, AuditEvent, Decision, Event, EventFilter, Report, record_alone, store, verify_store};
+use super::{Actor, AuditEvent, Decision, Event, EventFilter, Report, record_alone, store, verify_recorded};
 use crate::auth::Principal;
 use crate::policy::{Action, Resource};
 use crate::problem::{ApiError, AppQuery, FieldError, ProblemDetails};
@@ -242,12 +242,7 @@ async fn export_audit_events(
 async fn verify_audit_log(State(state): State<AppState>, principal: Principal) -> Result<Json<Report>, ApiError> {
     let decision = state.gate.authorize(&principal, Action::ReadAudit, Resource::AuditLog).await?;
     let public_key = state.audit_key.public_key().to_vec();
-    let report = verify_store(&state.db, &public_key).await?;
-    let event = Event::new(Actor::from(&principal), "audit.verified", AUDIT_LOG)
-        .decided(Decision::Allow, decision.reasons)
-        .details(json!({ "valid": report.valid, "events": report.events, "tampering": report.tampering }));
-    record_alone(&state.db, event).await?;
-    Ok(Json(report))
+    Ok(Json(verify_recorded(&state.db, &public_key, Actor::from(&principal), decision.reasons).await?))
 }
 
 /// The audit signing key.

@@ -167,6 +167,21 @@ impl Walk {
 }
 
 /// Verifies the live log in `db` against `public_key`.
+/// Verifies the live log and records that it was verified, with the outcome.
+pub async fn verify_recorded(
+    db: &Db,
+    public_key: &[u8],
+    actor: super::Actor,
+    reasons: Vec<String>,
+) -> Result<Report, AuditError> {
+    let report = verify_store(db, public_key).await?;
+    let event = super::Event::new(actor, "audit.verified", "AuditLog")
+        .decided(super::Decision::Allow, reasons)
+        .details(serde_json::json!({ "valid": report.valid, "events": report.events, "tampering": report.tampering }));
+    super::record_alone(db, event).await?;
+    Ok(report)
+}
+
 pub async fn verify_store(db: &Db, public_key: &[u8]) -> Result<Report, AuditError> {
     let anchor = store::anchor(db.pool()).await?;
     let start = match &anchor {

@@ -172,6 +172,9 @@ pub async fn set_status(
     actor: &Actor,
     reasons: Vec<String>,
 ) -> Result<ClientView, ClientError> {
+    if !crate::ingest::sources::STATUSES.contains(&status) {
+        return Err(ClientError::Invalid(vec![FieldError::new("status", "must be active or suspended")]));
+    }
     let before = get(connection, id).await?;
     sqlx::query("UPDATE clients SET status = $1 WHERE id = $2")
         .bind(status.to_owned())

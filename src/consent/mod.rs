@@ -6,6 +6,7 @@ mod import;
 mod receipt;
 mod routes;
 mod store;
+mod summary;
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,6 +21,7 @@ pub use routes::router;
 pub use store::{
     ConsentRecord, NewRecord, history, latest, latest_by_purpose, record, records_for_purpose, records_for_subjects,
 };
+pub use summary::{ConsentSummary, MonthCounts, StateCounts, summary};
 
 use crate::audit::Actor;
 use std::collections::BTreeMap;

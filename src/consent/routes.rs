@@ -1,25 +1,23 @@
 //! Choices over HTTP: a student's own, on a student's behalf, and the officers' summary.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{
-    Choosing, ConsentError, ConsentEvent, ConsentRecord, ConsentStatus, Method, MyPurpose, Receipt, Relation, choose,
-    history, records_for_purpose, status,
+    Choosing, ConsentError, ConsentEvent, ConsentRecord, ConsentStatus, ConsentSummary, Method, MyPurpose, Receipt,
+    Relation, choose, history, status,
 };
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::directory;
 use crate::policy::{Action, GUARDIAN_POLICY, Resource};
 use crate::problem::{ApiError, AppJson, ProblemDetails};
-use crate::purposes::{self, Choice, Language, PurposeId};
+use crate::purposes::{self, Language, PurposeId};
 use crate::server::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -224,50 +222,6 @@ async fn set_consent_on_behalf(
     Ok(Json(status))
 }
 
-/// Students' choices for one purpose, now and over time.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConsentSummary {
-    purpose: String,
-    version: i32,
-    choice: Choice,
-    students: i64,
-    /// Where students stand now.
-    current: StateCounts,
-    /// Where they stood at the end of each month with choices.
-    monthly: Vec<MonthCounts>,
-}
-
-#[derive(Debug, Default, Clone, Serialize, ToSchema)]
-pub struct StateCounts {
-    gave: i64,
-    withdrew: i64,
-    objected: i64,
-    /// Never recorded a choice (or lifted their objection, for opt-out purposes).
-    never_chose: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MonthCounts {
-    /// `YYYY-MM`.
-    month: String,
-    #[serde(flatten)]
-    counts: StateCounts,
-}
-
-fn counts(latest: &BTreeMap<Uuid, ConsentEvent>, students: i64) -> StateCounts {
-    let mut counts = StateCounts::default();
-    for event in latest.values() {
-        match event {
-            ConsentEvent::Given => counts.gave += 1,
-            ConsentEvent::Withdrawn => counts.withdrew += 1,
-            ConsentEvent::Objected => counts.objected += 1,
-            ConsentEvent::ObjectionLifted => {}
-        }
-    }
-    counts.never_chose = students - counts.gave - counts.withdrew - counts.objected;
-    counts
-}
-
 /// How students chose for a purpose.
 ///
 /// Privacy officers and the DPO see how many gave, withdrew, objected or never chose, now and
@@ -289,30 +243,5 @@ async fn get_consent_summary(
     let id = PurposeId::from_path(&id)?;
     state.gate.authorize(&principal, Action::ViewConsentSummary, Resource::Purpose(id.clone())).await?;
     let mut connection = state.db.pool().acquire().await?;
-    let purpose = purposes::get(&mut connection, &id)
-        .await?
-        .ok_or(ConsentError::Purpose(purposes::PurposeError::NotFound(id.to_string())))?;
-    let students = directory::count_subjects(&mut connection).await?;
-    let mut latest: BTreeMap<Uuid, ConsentEvent> = BTreeMap::new();
-    let mut monthly = Vec::new();
-    let mut month: Option<String> = None;
-    for record in records_for_purpose(&mut connection, &id).await? {
-        let record_month = record.recorded_at.to_storage()[..7].to_owned();
-        if let Some(previous) = month.as_ref().filter(|previous| **previous != record_month) {
-            monthly.push(MonthCounts { month: previous.clone(), counts: counts(&latest, students) });
-        }
-        month = Some(record_month);
-        latest.insert(record.subject, record.event);
-    }
-    if let Some(month) = month {
-        monthly.push(MonthCounts { month, counts: counts(&latest, students) });
-    }
-    Ok(Json(ConsentSummary {
-        purpose: purpose.id.to_string(),
-        version: purpose.version,
-        choice: purpose.choice,
-        students,
-        current: counts(&latest, students),
-        monthly,
-    }))
+    Ok(Json(super::summary(&mut connection, &id).await?))
 }

@@ -110,6 +110,9 @@ pub async fn rotate(
 }
 
 /// Suspends or reactivates a source.
+/// What a source can be: delivering, or refused until reactivated.
+pub const STATUSES: [&str; 2] = ["active", "suspended"];
+
 pub async fn set_status(
     connection: &mut AnyConnection,
     id: &str,
@@ -117,6 +120,12 @@ pub async fn set_status(
     actor: &Actor,
     reasons: Vec<String>,
 ) -> Result<SourceView, IngestError> {
+    if !STATUSES.contains(&status) {
+        return Err(IngestError::InvalidField(crate::problem::FieldError::new(
+            "status",
+            "must be active or suspended",
+        )));
+    }
     let before = view(connection, id).await?;
     sqlx::query("UPDATE sources SET status = $1 WHERE id = $2")
         .bind(status.to_owned())

@@ -15,7 +15,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use export::export_zip;
-pub use requests::{DataRequest, RequestKind, RequestState};
+pub use requests::{
+    DataRequest, Fulfilment, Handling, NewRequest, RequestKind, RequestState, file as file_request,
+    handle as handle_request, of_subject as requests_of, queue as request_queue,
+};
 pub use routes::{me as signed_in_student, router};
 
 use crate::problem::FieldError;

@@ -43,6 +43,7 @@ fn menu(viewer: &Viewer, current: &str) -> Markup {
             ("/my/data", texts.nav_data),
             ("/my/disclosures", texts.nav_disclosures),
             ("/my/interventions", texts.nav_interventions),
+            ("/my/requests", texts.nav_requests),
         ]);
     }
     if viewer.principal.roles.contains(&Role::Mentor) {

@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/my/disclosures", get(disclosures))
         .route("/my/interventions", get(interventions))
         .route("/my/interventions/{id}/decline", post(decline))
+        .route("/my/requests", get(requests).post(file_request))
         .route("/sign-out", post(sign_out))
 }
 
@@ -299,4 +300,104 @@ async fn sign_out(
     let cleared = state.sessions.set_cookie(crate::auth::sessions::COOKIE, None, 0);
     let next = at_provider.unwrap_or_else(|| "/sign-in".to_owned());
     Ok(([(axum::http::header::SET_COOKIE, cleared)], see_other(&next)).into_response())
+}
+
+async fn requests(State(state): State<AppState>, viewer: Viewer) -> Result<Markup, PageError> {
+    let (subject, _) = me(&state, &viewer, Action::ViewOwnData).await?;
+    let language = viewer.language;
+    let mut connection = state.db.pool().acquire().await.or_page(language)?;
+    let mine = crate::rights::requests_of(&mut connection, subject, state.clock.now()).await.or_page(language)?;
+    let purposes = consent::purposes_of(&mut connection, subject).await.or_page(language)?;
+    let texts = viewer.texts();
+    Ok(page(
+        &viewer,
+        "/my/requests",
+        texts.requests_title,
+        html! {
+            h1 { (texts.requests_title) }
+            p.lead { (texts.requests_intro) }
+            @if mine.is_empty() { p { (texts.nothing_yet) } }
+            @else {
+                table {
+                    thead { tr { th scope="col" { (texts.request_kind) } th scope="col" { (texts.when) } th scope="col" { (texts.answer_by) } th scope="col" { (texts.request_state) } th scope="col" { (texts.reply) } } }
+                    tbody {
+                        @for request in &mine {
+                            tr {
+                                td { (texts::word(language, request.kind.as_str())) }
+                                td { (date(language, &request.received_at)) }
+                                td { (date(language, &request.deadline)) }
+                                td { (texts::word(language, request.state.as_str())) }
+                                td { (request.reply.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (texts.new_request) }
+            form method="post" action="/my/requests" {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                label for="kind" { (texts.request_kind) }
+                select id="kind" name="kind" {
+                    @for kind in ["access", "rectification", "erasure", "restriction", "objection"] {
+                        option value=(kind) { (texts::word(language, kind)) }
+                    }
+                }
+                label for="text" { (texts.request_text) }
+                textarea id="text" name="text" rows="4" required {}
+                label for="purpose" { (texts.request_purpose) }
+                select id="purpose" name="purpose" {
+                    option value="" { "—" }
+                    @for purpose in &purposes { option value=(purpose.id) { (purpose.title.get(language)) } }
+                }
+                label for="record" { (texts.request_record) }
+                input type="text" id="record" name="record";
+                p { button type="submit" { (texts.send_request) } }
+            }
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestForm {
+    csrf: String,
+    kind: String,
+    text: String,
+    #[serde(default)]
+    purpose: String,
+    #[serde(default)]
+    record: String,
+}
+
+async fn file_request(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<RequestForm>,
+) -> Result<Response, PageError> {
+    viewer.check(&form.csrf)?;
+    let language = viewer.language;
+    let kind: crate::rights::RequestKind = serde_json::from_value(serde_json::Value::String(form.kind))
+        .map_err(|_| crate::problem::ApiError::invalid_field("kind", "not a kind of request"))
+        .or_page(language)?;
+    let record = match form.record.trim() {
+        "" => None,
+        text => Some(
+            uuid::Uuid::parse_str(text)
+                .map_err(|_| crate::problem::ApiError::invalid_field("record", "a record id from your export"))
+                .or_page(language)?,
+        ),
+    };
+    let new = crate::rights::NewRequest {
+        kind,
+        text: form.text,
+        record,
+        purpose: Some(form.purpose.trim().to_owned()).filter(|purpose| !purpose.is_empty()),
+    };
+    new.validate().or_page(language)?;
+    let (subject, reasons) = me(&state, &viewer, Action::FileDataRequest).await?;
+    let mut tx = state.db.begin().await.or_page(language)?;
+    crate::rights::file_request(&mut tx, subject, &new, &Actor::from(&viewer.principal), reasons, state.clock.now())
+        .await
+        .or_page(language)?;
+    tx.commit().await.or_page(language)?;
+    Ok(see_other("/my/requests"))
 }

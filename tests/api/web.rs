@@ -9,7 +9,10 @@ use serde_json::Value;
 use crate::helpers::{Store, TestApp};
 use crate::on_both_stores;
 
-on_both_stores!(pages_are_signed_in_localised_framed_safely_and_forms_need_the_session_token);
+on_both_stores!(
+    pages_are_signed_in_localised_framed_safely_and_forms_need_the_session_token,
+    the_privacy_office_keeps_the_register_and_handles_requests_by_form,
+);
 
 /// A client signed in as `sub` with a cookie jar.
 async fn signed_in(app: &TestApp, sub: &str) -> reqwest::Client {
@@ -98,4 +101,82 @@ async fn signed_in_elsewhere(app: &TestApp, sub: &str) -> reqwest::Client {
         client.post(app.url("/auth/demo")).form(&[("sub", sub), ("csrf", &form_token(&picker))]).send().await.unwrap();
     assert_eq!(landed.url().path(), "/");
     client
+}
+
+async fn the_privacy_office_keeps_the_register_and_handles_requests_by_form(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let officer = signed_in_elsewhere(&app, "po1").await;
+    let page = officer.get(app.url("/office/purposes/new")).send().await.unwrap().text().await.unwrap();
+    let token = form_token(&page);
+
+    let invalid = officer
+        .post(app.url("/office/purposes"))
+        .form(&[("csrf", token.as_str()), ("id", "Bad Id"), ("title_nl", ""), ("category", "activity")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = invalid.text().await.unwrap();
+    for field in ["<code>id</code>", "<code>title.nl</code>", "<code>retention.activity</code>"] {
+        assert!(body.contains(field), "{field} is named");
+    }
+    let api = app.token_for("po1").await;
+    let register: Value = app.get_as("/api/v1/purposes", &api).await.json().await.unwrap();
+    assert_eq!(register.as_array().unwrap().len(), 5, "nothing was stored");
+
+    let valid = [
+        ("csrf", token.as_str()),
+        ("id", "study-habits"),
+        ("title_nl", "Studiegewoonten"),
+        ("title_en", "Study habits"),
+        ("notice_nl", "We kijken naar je studiegewoonten."),
+        ("notice_en", "We look at your study habits."),
+        ("dpv_purpose", "StudentPerformanceMonitoring"),
+        ("legal_basis", "public_task"),
+        ("category", "activity"),
+        ("retention_activity", "P6M"),
+        ("field", "verb.id"),
+        ("granularity", "individual"),
+        ("recipients", "mentors, study advisers"),
+    ];
+    let created = officer.post(app.url("/office/purposes")).form(&valid).send().await.unwrap();
+    assert_eq!(created.url().path(), "/office/purposes");
+    let purpose: Value = app.get_as("/api/v1/purposes/study-habits", &api).await.json().await.unwrap();
+    assert_eq!((purpose["status"].as_str(), purpose["retention"]["activity"].as_str()), (Some("draft"), Some("P6M")));
+    assert_eq!(purpose["recipients"], serde_json::json!(["mentors", "study advisers"]));
+    let activated = officer
+        .post(app.url("/office/purposes/study-habits/status"))
+        .form(&[("csrf", token.as_str()), ("status", "active")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(activated.status(), StatusCode::OK);
+    let purpose: Value = app.get_as("/api/v1/purposes/study-habits", &api).await.json().await.unwrap();
+    assert_eq!(purpose["status"], "active");
+
+    // A student's request, answered from the queue; the student sees the reply.
+    let student = signed_in(&app, "s0004").await;
+    let page = student.get(app.url("/my/requests")).send().await.unwrap().text().await.unwrap();
+    let filed = student
+        .post(app.url("/my/requests"))
+        .form(&[("csrf", form_token(&page).as_str()), ("kind", "access"), ("text", "What do you keep?")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filed.url().path(), "/my/requests");
+    let queue: Value = app.get_as("/api/v1/requests", &api).await.json().await.unwrap();
+    let id = queue[0]["id"].as_str().unwrap().to_owned();
+    let handled = officer
+        .post(app.url(&format!("/office/requests/{id}")))
+        .form(&[("csrf", token.as_str()), ("action", "fulfil"), ("text", "Your export is ready."), ("months", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handled.url().path(), "/office/requests");
+    let mine = student.get(app.url("/my/requests")).send().await.unwrap().text().await.unwrap();
+    assert!(mine.contains("Your export is ready."));
+
+    let mentor = signed_in_elsewhere(&app, "mentor01").await;
+    assert_eq!(mentor.get(app.url("/office/purposes")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(mentor.get(app.url("/office/requests")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 }

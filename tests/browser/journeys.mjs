@@ -20,6 +20,8 @@ const base = option('base');
 const user = option('user');
 const student = option('student');
 const proposal = option('proposal');
+const paths = (option('paths', '') || '').split(',').filter(Boolean);
+const landing = option('landing', '/');
 const lang = option('lang', 'en');
 const shots = option('shots', 'target/browser-screenshots');
 mkdirSync(shots, { recursive: true });
@@ -151,6 +153,14 @@ try {
     await page.waitForURL(`${base}/office/policies`);
     if (!(await page.locator('main').innerText()).includes(words.active)) await failWith('the draft is not active');
     await check(page, 'policies-activated');
+  } else if (journey === 'tour') {
+    let page;
+    ({ context, page } = await signIn(user, landing));
+    for (const path of paths) {
+      const response = await page.goto(`${base}${path}`);
+      if (response.status() >= 500) await failWith(`${path} answered ${response.status()}`);
+      await check(page, path.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'home');
+    }
   } else {
     await failWith(`unknown journey ${journey}`);
   }

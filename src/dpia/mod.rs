@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use facts::{Deployment, Fact, Prefill, Register};
-pub use render::{Format, render};
+pub use render::{Format, matrix, render};
 pub use routes::router;
 pub use store::{
     Comment, DpiaDecision, DpiaSummary, NewDpia, RevisionEntry, Verdict, approval_covers, comment, create, decide,

@@ -312,6 +312,24 @@ fn band(level: u8) -> u8 {
     }
 }
 
+/// The 4×4 risk matrix with its heading and legend, shaded by band and labelled by id.
+pub fn matrix(risks: &[Risk], language: Language) -> Markup {
+    let words = labels(language);
+    html! {
+        h3 { (words.matrix) }
+        p { (words.matrix_legend) }
+        table.matrix {
+            tr { th scope="col" { (words.severity) " \\ " (words.likelihood) } @for likelihood in 1..=4u8 { th scope="col" { (likelihood) } } }
+            @for severity in (1..=4u8).rev() {
+                tr {
+                    th scope="row" { (severity) }
+                    @for likelihood in 1..=4u8 { td class=(format!("l{}", band(likelihood * severity))) { (cell(risks, likelihood, severity)) } }
+                }
+            }
+        }
+    }
+}
+
 fn page(view: &DpiaView) -> Markup {
     let language = view.language;
     let words = labels(language);
@@ -375,17 +393,7 @@ fn html_section(view: &DpiaView, section: &SectionView, words: &Labels, language
                     tr { td { (risk.id) } td { (risk.title) @if !risk.description.is_empty() { ": " (risk.description) } } td { (risk.impacts) } td { (risk.threats) } td { (risk.sources) } td { (score(risk.inherent)) } td { (score(risk.residual)) } }
                 }
             }
-            h3 { (words.matrix) }
-            p { (words.matrix_legend) }
-            table.matrix {
-                tr { th scope="col" { (words.severity) " \\ " (words.likelihood) } @for likelihood in 1..=4u8 { th scope="col" { (likelihood) } } }
-                @for severity in (1..=4u8).rev() {
-                    tr {
-                        th scope="row" { (severity) }
-                        @for likelihood in 1..=4u8 { td class=(format!("l{}", band(likelihood * severity))) { (cell(&view.risks, likelihood, severity)) } }
-                    }
-                }
-            }
+            (matrix(&view.risks, language))
             h3 { (words.measures) }
             table {
                 tr { th { "Id" } th { (words.measure) } th { (words.risks) } th { (words.status) } th { (words.owner) } }

@@ -189,6 +189,12 @@ async fn every_page_passes_axe_core_in_both_languages_and_works_without_javascri
         )
         .await;
     assert_eq!(filed.status(), StatusCode::CREATED);
+    let officer = app.token_for("po1").await;
+    let dpias: Value = app.get_as("/api/v1/dpias", &officer).await.json().await.unwrap();
+    let approved = format!("/office/dpias/{}", dpias[0]["id"].as_str().unwrap());
+    let new = serde_json::json!({ "template": "cnil-pia", "purposes": ["course-improvement"], "title": "Courses", "language": "en" });
+    let draft: Value = app.post_as("/api/v1/dpias", &officer, &new).await.json().await.unwrap();
+    let draft = format!("/office/dpias/{}", draft["id"].as_str().unwrap());
     let officer_pages = [
         "/office",
         "/office/purposes",
@@ -201,11 +207,14 @@ async fn every_page_passes_axe_core_in_both_languages_and_works_without_javascri
         "/office/connections",
         "/office/retention?as_of=2028-01-01",
         "/office/policies",
+        "/office/dpias",
+        &approved,
+        &draft,
     ];
     for lang in ["nl", "en"] {
         let report = tour(&dir, &app, "po1", "/", lang, &officer_pages).await;
         assert_eq!(report["pages"].as_array().unwrap().len(), officer_pages.len());
         tour(&dir, &app, "s0003", "/my", lang, &["/my/requests", "/office/audit"]).await;
-        tour(&dir, &app, "dpo1", "/", lang, &["/office", "/office/audit"]).await;
+        tour(&dir, &app, "dpo1", "/", lang, &["/office", "/office/audit", &approved]).await;
     }
 }

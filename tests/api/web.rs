@@ -12,6 +12,7 @@ use crate::on_both_stores;
 on_both_stores!(
     pages_are_signed_in_localised_framed_safely_and_forms_need_the_session_token,
     the_privacy_office_keeps_the_register_and_handles_requests_by_form,
+    a_dpia_is_drafted_submitted_and_approved_by_form,
 );
 
 /// A client signed in as `sub` with a cookie jar.
@@ -179,4 +180,97 @@ async fn the_privacy_office_keeps_the_register_and_handles_requests_by_form(stor
     let mentor = signed_in_elsewhere(&app, "mentor01").await;
     assert_eq!(mentor.get(app.url("/office/purposes")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(mentor.get(app.url("/office/requests")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+async fn a_dpia_is_drafted_submitted_and_approved_by_form(store: Store) {
+    let app = TestApp::spawn(store).await;
+    let officer = signed_in_elsewhere(&app, "po1").await;
+    let page = officer.get(app.url("/office/dpias")).send().await.unwrap().text().await.unwrap();
+    let token = form_token(&page);
+    let created = officer
+        .post(app.url("/office/dpias"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("title", "Wellbeing"),
+            ("template", "model-dpia-rijksdienst"),
+            ("purpose", "wellbeing-support"),
+            ("language", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let path = created.url().path().to_owned();
+    assert!(path.starts_with("/office/dpias/"), "{path}");
+    let id = path.trim_start_matches("/office/dpias/").to_owned();
+    let page = created.text().await.unwrap();
+    assert!(page.contains("Uit het register"), "prefilled answers are shown (in Dutch by default)");
+
+    let api = app.token_for("po1").await;
+    let dpia: Value = app.get_as(&format!("/api/v1/dpias/{id}"), &api).await.json().await.unwrap();
+    for section in dpia["sections"].as_array().unwrap() {
+        for question in section["questions"].as_array().unwrap() {
+            if question["prefill"].is_null() {
+                let answered = officer
+                    .post(app.url(&format!("/office/dpias/{id}/answers/{}", question["id"].as_str().unwrap())))
+                    .form(&[("csrf", token.as_str()), ("text", "Assessed.")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answered.status(), StatusCode::OK);
+            }
+        }
+    }
+    let risks = [
+        ("csrf", token.as_str()),
+        ("risk-0-id", "r1"),
+        ("risk-0-title", "A counsellor reads too much"),
+        ("risk-0-inherent-likelihood", "2"),
+        ("risk-0-inherent-severity", "4"),
+        ("risk-0-residual-likelihood", "1"),
+        ("risk-0-residual-severity", "4"),
+        ("risk-1-id", ""),
+        ("risk-1-title", ""),
+        ("measure-0-id", "m1"),
+        ("measure-0-title", "Only the answers that gave reason"),
+        ("measure-0-risks", "r1"),
+        ("measure-0-status", "implemented"),
+    ];
+    let saved = officer.post(app.url(&format!("/office/dpias/{id}/risks"))).form(&risks).send().await.unwrap();
+    assert_eq!(saved.status(), StatusCode::OK);
+    let dpia: Value = app.get_as(&format!("/api/v1/dpias/{id}"), &api).await.json().await.unwrap();
+    assert_eq!(dpia["risks"][0]["residual"], serde_json::json!({ "likelihood": 1, "severity": 4 }));
+    assert_eq!(dpia["measures"][0]["risks"], serde_json::json!(["r1"]));
+
+    let broken =
+        [("csrf", token.as_str()), ("measure-0-id", "m1"), ("measure-0-title", "x"), ("measure-0-risks", "r9")];
+    let refused = officer.post(app.url(&format!("/office/dpias/{id}/risks"))).form(&broken).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("measures[0].risks[0]"));
+
+    let submitted = officer
+        .post(app.url(&format!("/office/dpias/{id}/submit")))
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), StatusCode::OK);
+    let dpo = signed_in_elsewhere(&app, "dpo1").await;
+    let page = dpo.get(app.url(&format!("/office/dpias/{id}"))).send().await.unwrap().text().await.unwrap();
+    let next_year = (time::OffsetDateTime::now_utc().date() + time::Duration::days(300)).to_string();
+    let approved = dpo
+        .post(app.url(&format!("/office/dpias/{id}/decision")))
+        .form(&[("csrf", form_token(&page).as_str()), ("decision", "approved"), ("review_date", next_year.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), StatusCode::OK);
+    let dpia: Value = app.get_as(&format!("/api/v1/dpias/{id}"), &api).await.json().await.unwrap();
+    assert_eq!((dpia["status"].as_str(), dpia["decided_by"].as_str()), (Some("approved"), Some("dpo1")));
+    let by_officer = officer
+        .post(app.url(&format!("/office/dpias/{id}/decision")))
+        .form(&[("csrf", token.as_str()), ("decision", "rejected"), ("rationale", "no")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_officer.status(), StatusCode::FORBIDDEN);
 }

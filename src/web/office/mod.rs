@@ -1,6 +1,7 @@
 //! The privacy office's and the DPO's pages: the whole governance job without a terminal.
 
 mod audit;
+mod dpias;
 mod operations;
 mod policies;
 mod register;
@@ -34,6 +35,14 @@ pub fn router() -> Router<AppState> {
         .route("/office/clients/{id}/status", post(operations::client_status))
         .route("/office/sources/{id}/status", post(operations::source_status))
         .route("/office/retention", get(retention::report))
+        .route("/office/dpias", get(dpias::list).post(dpias::create))
+        .route("/office/dpias/{id}", get(dpias::show))
+        .route("/office/dpias/{id}/answers/{question}", post(dpias::answer))
+        .route("/office/dpias/{id}/risks", post(dpias::risks))
+        .route("/office/dpias/{id}/reopen", post(dpias::reopen))
+        .route("/office/dpias/{id}/decision", post(dpias::decide))
+        .route("/office/dpias/{id}/comments", post(dpias::comment))
+        .route("/office/dpias/{id}/{step}", post(dpias::step))
         .route("/office/policies", get(policies::overview))
         .route("/office/policies/drafts", post(policies::save_draft))
         .route("/office/policies/drafts/{version}", get(policies::draft))
@@ -205,6 +214,59 @@ pub struct OfficeTexts {
     pub windows: &'static str,
     pub retention: &'static str,
     pub sees_from: &'static str,
+    pub dpias_title: &'static str,
+    pub dpias_intro: &'static str,
+    pub dpia: &'static str,
+    pub review_by: &'static str,
+    pub needs_review: &'static str,
+    pub yes: &'static str,
+    pub new_dpia: &'static str,
+    pub dpia_title_label: &'static str,
+    pub template: &'static str,
+    pub written_in: &'static str,
+    pub start_dpia: &'static str,
+    pub revision: &'static str,
+    pub export_html: &'static str,
+    pub export_md: &'static str,
+    pub stale_answers: &'static str,
+    pub from_register: &'static str,
+    pub register_now: &'static str,
+    pub your_answer: &'static str,
+    pub save_answer: &'static str,
+    pub risks_title: &'static str,
+    pub inherent: &'static str,
+    pub residual: &'static str,
+    pub title: &'static str,
+    pub impacts: &'static str,
+    pub threats: &'static str,
+    pub risk_sources: &'static str,
+    pub inherent_likelihood: &'static str,
+    pub inherent_severity: &'static str,
+    pub residual_likelihood: &'static str,
+    pub residual_severity: &'static str,
+    pub add_risk: &'static str,
+    pub risk: &'static str,
+    pub add_measure: &'static str,
+    pub measure: &'static str,
+    pub risks_addressed: &'static str,
+    pub owner: &'static str,
+    pub planned: &'static str,
+    pub implemented: &'static str,
+    pub save_risks: &'static str,
+    pub workflow: &'static str,
+    pub refresh: &'static str,
+    pub submit_to_dpo: &'static str,
+    pub dpo_decision: &'static str,
+    pub approve: &'static str,
+    pub reject: &'static str,
+    pub next_review: &'static str,
+    pub rationale: &'static str,
+    pub record_decision: &'static str,
+    pub reopen_reason: &'static str,
+    pub reopen: &'static str,
+    pub comments: &'static str,
+    pub add_comment: &'static str,
+    pub post_comment: &'static str,
 }
 
 static NL: OfficeTexts = OfficeTexts {
@@ -369,6 +431,59 @@ static NL: OfficeTexts = OfficeTexts {
     windows: "Wat elk doel nog ziet",
     retention: "Bewaartermijn",
     sees_from: "Ziet vanaf",
+    dpias_title: "DPIA's",
+    dpias_intro: "Gegevensbeschermingseffectbeoordelingen, vooraf ingevuld uit het register. Een doel dat een DPIA vraagt, wordt pas actief na goedkeuring door de FG.",
+    dpia: "DPIA",
+    review_by: "Herbeoordeling",
+    needs_review: "Herbeoordeling nodig",
+    yes: "ja",
+    new_dpia: "Nieuwe DPIA",
+    dpia_title_label: "Titel",
+    template: "Sjabloon",
+    written_in: "Geschreven in",
+    start_dpia: "DPIA starten",
+    revision: "revisie",
+    export_html: "Afdrukbare versie",
+    export_md: "Markdown",
+    stale_answers: "Het register is veranderd voor:",
+    from_register: "Uit het register",
+    register_now: "Het register zegt nu",
+    your_answer: "Antwoord",
+    save_answer: "Antwoord opslaan",
+    risks_title: "Risicoregister",
+    inherent: "Bruto",
+    residual: "Netto",
+    title: "Titel",
+    impacts: "Gevolgen",
+    threats: "Dreigingen",
+    risk_sources: "Bronnen",
+    inherent_likelihood: "Kans vooraf (1–4)",
+    inherent_severity: "Ernst vooraf (1–4)",
+    residual_likelihood: "Kans na maatregelen (1–4)",
+    residual_severity: "Ernst na maatregelen (1–4)",
+    add_risk: "Risico toevoegen",
+    risk: "Risico",
+    add_measure: "Maatregel toevoegen",
+    measure: "Maatregel",
+    risks_addressed: "Risico's (ids, met komma's)",
+    owner: "Eigenaar",
+    planned: "gepland",
+    implemented: "ingevoerd",
+    save_risks: "Risico's en maatregelen opslaan",
+    workflow: "Voortgang",
+    refresh: "Opnieuw vullen uit het register",
+    submit_to_dpo: "Ter beoordeling naar de FG",
+    dpo_decision: "Besluit van de FG",
+    approve: "Goedkeuren",
+    reject: "Afwijzen",
+    next_review: "Volgende herbeoordeling (JJJJ-MM-DD, bij goedkeuren)",
+    rationale: "Motivering (bij afwijzen)",
+    record_decision: "Besluit vastleggen",
+    reopen_reason: "Reden om te heropenen",
+    reopen: "Heropenen als concept",
+    comments: "Opmerkingen",
+    add_comment: "Opmerking",
+    post_comment: "Opmerking plaatsen",
 };
 
 static EN: OfficeTexts = OfficeTexts {
@@ -533,6 +648,59 @@ static EN: OfficeTexts = OfficeTexts {
     windows: "What each purpose still sees",
     retention: "Retention",
     sees_from: "Sees from",
+    dpias_title: "DPIAs",
+    dpias_intro: "Data protection impact assessments, prefilled from the register. A purpose that needs a DPIA becomes active only after the DPO approves one.",
+    dpia: "DPIA",
+    review_by: "Review by",
+    needs_review: "Review needed",
+    yes: "yes",
+    new_dpia: "New DPIA",
+    dpia_title_label: "Title",
+    template: "Template",
+    written_in: "Written in",
+    start_dpia: "Start DPIA",
+    revision: "revision",
+    export_html: "Printable version",
+    export_md: "Markdown",
+    stale_answers: "The register changed for:",
+    from_register: "From the register",
+    register_now: "The register now says",
+    your_answer: "Answer",
+    save_answer: "Save answer",
+    risks_title: "Risk register",
+    inherent: "Inherent",
+    residual: "Residual",
+    title: "Title",
+    impacts: "Impacts",
+    threats: "Threats",
+    risk_sources: "Sources",
+    inherent_likelihood: "Likelihood before (1–4)",
+    inherent_severity: "Severity before (1–4)",
+    residual_likelihood: "Likelihood after (1–4)",
+    residual_severity: "Severity after (1–4)",
+    add_risk: "Add a risk",
+    risk: "Risk",
+    add_measure: "Add a measure",
+    measure: "Measure",
+    risks_addressed: "Risks (ids, comma separated)",
+    owner: "Owner",
+    planned: "planned",
+    implemented: "implemented",
+    save_risks: "Save risks and measures",
+    workflow: "Workflow",
+    refresh: "Refill from the register",
+    submit_to_dpo: "Submit to the DPO",
+    dpo_decision: "The DPO's decision",
+    approve: "Approve",
+    reject: "Reject",
+    next_review: "Next review (YYYY-MM-DD, to approve)",
+    rationale: "Rationale (to reject)",
+    record_decision: "Record decision",
+    reopen_reason: "Reason to reopen",
+    reopen: "Reopen as draft",
+    comments: "Comments",
+    add_comment: "Comment",
+    post_comment: "Post comment",
 };
 
 pub fn office_texts(language: Language) -> &'static OfficeTexts {
@@ -555,6 +723,7 @@ async fn home(viewer: Viewer) -> Markup {
                 li { a href="/office/purposes" { (texts.register_title) } }
             li { a href="/office/policies" { (texts.policies_title) } }
             li { a href="/office/requests" { (texts.requests_title) } }
+            li { a href="/office/dpias" { (texts.dpias_title) } }
             li { a href="/office/audit" { (texts.audit_title) } }
             li { a href="/office/analytics" { (texts.analytics_title) } }
             li { a href="/office/connections" { (texts.connections_title) } }

@@ -435,7 +435,7 @@ impl From<IngestError> for ApiError {
             | IngestError::NotStatements
             | IngestError::NotMergeable
             | IngestError::BadParameter(_) => Self::new(ProblemType::MalformedBody, error.to_string()),
-            IngestError::InvalidField(field) => Self::invalid(vec![field]),
+            IngestError::InvalidFields(errors) => Self::invalid(errors),
             IngestError::Special { index, ref field } => Self {
                 errors: vec![FieldError::new(
                     format!("statements[{index}].{field}"),

@@ -90,6 +90,54 @@ impl From<crate::audit::AuditError> for ClientError {
 }
 
 /// Whether `id` can name a client: the HTTP Basic user name and a path segment.
+/// Purpose ids from text, each fault named by its place in the list.
+pub fn purpose_ids(texts: &[String], errors: &mut Vec<FieldError>) -> Vec<PurposeId> {
+    let mut ids = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        match PurposeId::parse(text) {
+            Ok(id) if ids.contains(&id) => errors.push(FieldError::new(format!("purposes[{index}]"), "listed twice")),
+            Ok(id) => ids.push(id),
+            Err(why) => errors.push(FieldError::new(format!("purposes[{index}]"), why)),
+        }
+    }
+    ids
+}
+
+/// A client to register, checked: every problem names its field.
+pub fn new_client(
+    id: String,
+    name: String,
+    organisation: String,
+    contact: String,
+    token_subject: Option<String>,
+    purposes: &[String],
+) -> Result<NewClient, ClientError> {
+    let mut errors = Vec::new();
+    if !valid_id(&id) {
+        errors.push(FieldError::new("id", "2 to 63 lowercase letters, digits and dashes"));
+    }
+    for (field, value) in [("name", &name), ("organisation", &organisation), ("contact", &contact)] {
+        if value.trim().is_empty() {
+            errors.push(FieldError::new(field, "must not be empty"));
+        }
+    }
+    if token_subject.as_deref().is_some_and(|subject| subject.trim().is_empty()) {
+        errors.push(FieldError::new("token_subject", "must not be empty when given"));
+    }
+    let purposes = purpose_ids(purposes, &mut errors);
+    if !errors.is_empty() {
+        return Err(ClientError::Invalid(errors));
+    }
+    Ok(NewClient {
+        token_subject: token_subject.unwrap_or_else(|| id.clone()),
+        id,
+        name,
+        organisation,
+        contact,
+        purposes,
+    })
+}
+
 pub fn valid_id(id: &str) -> bool {
     (2..=63).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }

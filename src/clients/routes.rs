@@ -8,12 +8,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ClientView, IssuedCredentials, NewClient, valid_id};
+use super::{ClientError, ClientView, IssuedCredentials, NewClient, purpose_ids};
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::policy::{Action, Resource};
-use crate::problem::{ApiError, AppJson, FieldError, ProblemDetails};
-use crate::purposes::PurposeId;
+use crate::problem::{ApiError, AppJson, ProblemDetails};
+
 use crate::server::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -65,43 +65,8 @@ pub struct RotateClientBody {
     token_subject: Option<String>,
 }
 
-fn purpose_ids(texts: &[String], errors: &mut Vec<FieldError>) -> Vec<PurposeId> {
-    let mut ids = Vec::new();
-    for (index, text) in texts.iter().enumerate() {
-        match PurposeId::parse(text) {
-            Ok(id) if ids.contains(&id) => errors.push(FieldError::new(format!("purposes[{index}]"), "listed twice")),
-            Ok(id) => ids.push(id),
-            Err(why) => errors.push(FieldError::new(format!("purposes[{index}]"), why)),
-        }
-    }
-    ids
-}
-
-fn new_client(body: NewClientBody) -> Result<NewClient, ApiError> {
-    let mut errors = Vec::new();
-    if !valid_id(&body.id) {
-        errors.push(FieldError::new("id", "2 to 63 lowercase letters, digits and dashes"));
-    }
-    for (field, value) in [("name", &body.name), ("organisation", &body.organisation), ("contact", &body.contact)] {
-        if value.trim().is_empty() {
-            errors.push(FieldError::new(field, "must not be empty"));
-        }
-    }
-    if body.token_subject.as_deref().is_some_and(|subject| subject.trim().is_empty()) {
-        errors.push(FieldError::new("token_subject", "must not be empty when given"));
-    }
-    let purposes = purpose_ids(&body.purposes, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    Ok(NewClient {
-        token_subject: body.token_subject.unwrap_or_else(|| body.id.clone()),
-        id: body.id,
-        name: body.name,
-        organisation: body.organisation,
-        contact: body.contact,
-        purposes,
-    })
+fn new_client(body: NewClientBody) -> Result<NewClient, ClientError> {
+    super::new_client(body.id, body.name, body.organisation, body.contact, body.token_subject, &body.purposes)
 }
 
 /// The registered clients.

@@ -53,14 +53,10 @@ const ANSWERS: &[(&str, &str)] = &[
 
 fn risk(id: &str, title: &str, impacts: &str, inherent: (u8, u8), residual: (u8, u8)) -> Risk {
     Risk {
-        id: id.to_owned(),
-        title: title.to_owned(),
-        description: String::new(),
         impacts: impacts.to_owned(),
-        threats: String::new(),
-        sources: String::new(),
         inherent: Some(Score { likelihood: inherent.0, severity: inherent.1 }),
         residual: Some(Score { likelihood: residual.0, severity: residual.1 }),
+        ..Risk::named(id, title)
     }
 }
 

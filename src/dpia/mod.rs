@@ -124,6 +124,22 @@ pub struct Risk {
     pub residual: Option<Score>,
 }
 
+impl Risk {
+    /// A risk named but not yet described or scored.
+    pub fn named(id: impl Into<String>, title: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            impacts: String::new(),
+            threats: String::new(),
+            sources: String::new(),
+            inherent: None,
+            residual: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MeasureStatus {

@@ -218,16 +218,7 @@ pub async fn create(
         .risks
         .iter()
         .enumerate()
-        .map(|(index, suggested)| Risk {
-            id: format!("r{}", index + 1),
-            title: suggested.title.get(new.language).to_owned(),
-            description: String::new(),
-            impacts: String::new(),
-            threats: String::new(),
-            sources: String::new(),
-            inherent: None,
-            residual: None,
-        })
+        .map(|(index, suggested)| Risk::named(format!("r{}", index + 1), suggested.title.get(new.language)))
         .collect();
     let id = Uuid::now_v7().to_string();
     let now = Timestamp::now();

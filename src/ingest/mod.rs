@@ -73,8 +73,8 @@ pub enum IngestError {
     NotMergeable,
     #[error("{0}")]
     BadParameter(String),
-    #[error("`{}`: {}", .0.field, .0.detail)]
-    InvalidField(crate::problem::FieldError),
+    #[error("invalid source")]
+    InvalidFields(Vec<crate::problem::FieldError>),
     #[error(transparent)]
     Random(#[from] crate::auth::secrets::RandomFailure),
     #[error(transparent)]

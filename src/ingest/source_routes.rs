@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sources::{self, IssuedSecret, KINDS, SourceView};
+use super::sources::{self, IssuedSecret, SourceView};
 use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::policy::{Action, Resource};
-use crate::problem::{ApiError, AppJson, FieldError, ProblemDetails};
+use crate::problem::{ApiError, AppJson, ProblemDetails};
 use crate::server::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,25 +41,8 @@ pub struct SourceStatusBody {
     status: String,
 }
 
-fn validate(body: &NewSourceBody) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    let id_ok = (2..=63).contains(&body.id.len())
-        && body.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !id_ok {
-        errors.push(FieldError::new("id", "2 to 63 lowercase letters, digits and dashes"));
-    }
-    if body.name.trim().is_empty() {
-        errors.push(FieldError::new("name", "must not be empty"));
-    }
-    if body.kinds.is_empty() {
-        errors.push(FieldError::new("kinds", "a source delivers at least one kind"));
-    }
-    for (index, kind) in body.kinds.iter().enumerate() {
-        if !KINDS.contains(&kind.as_str()) {
-            errors.push(FieldError::new(format!("kinds[{index}]"), format!("must be one of {}", KINDS.join(", "))));
-        }
-    }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::invalid(errors)) }
+fn validate(body: &NewSourceBody) -> Result<(), super::IngestError> {
+    sources::check_new(&body.id, &body.name, &body.kinds)
 }
 
 /// The registered sources.

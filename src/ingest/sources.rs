@@ -110,6 +110,31 @@ pub async fn rotate(
 }
 
 /// Suspends or reactivates a source.
+/// Every problem with a source to register, each naming its field.
+pub fn check_new(id: &str, name: &str, kinds: &[String]) -> Result<(), IngestError> {
+    let mut errors = Vec::new();
+    let id_ok =
+        (2..=63).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !id_ok {
+        errors.push(crate::problem::FieldError::new("id", "2 to 63 lowercase letters, digits and dashes"));
+    }
+    if name.trim().is_empty() {
+        errors.push(crate::problem::FieldError::new("name", "must not be empty"));
+    }
+    if kinds.is_empty() {
+        errors.push(crate::problem::FieldError::new("kinds", "a source delivers at least one kind"));
+    }
+    for (index, kind) in kinds.iter().enumerate() {
+        if !KINDS.contains(&kind.as_str()) {
+            errors.push(crate::problem::FieldError::new(
+                format!("kinds[{index}]"),
+                format!("must be one of {}", KINDS.join(", ")),
+            ));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(IngestError::InvalidFields(errors)) }
+}
+
 /// What a source can be: delivering, or refused until reactivated.
 pub const STATUSES: [&str; 2] = ["active", "suspended"];
 
@@ -121,10 +146,10 @@ pub async fn set_status(
     reasons: Vec<String>,
 ) -> Result<SourceView, IngestError> {
     if !STATUSES.contains(&status) {
-        return Err(IngestError::InvalidField(crate::problem::FieldError::new(
+        return Err(IngestError::InvalidFields(vec![crate::problem::FieldError::new(
             "status",
             "must be active or suspended",
-        )));
+        )]));
     }
     let before = view(connection, id).await?;
     sqlx::query("UPDATE sources SET status = $1 WHERE id = $2")

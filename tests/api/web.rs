@@ -177,6 +177,40 @@ async fn the_privacy_office_keeps_the_register_and_handles_requests_by_form(stor
     let mine = student.get(app.url("/my/requests")).send().await.unwrap().text().await.unwrap();
     assert!(mine.contains("Your export is ready."));
 
+    // A tool registered by form reads with the secret shown once.
+    let registered = officer
+        .post(app.url("/office/clients"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("id", "study-coach"),
+            ("name", "Study coach"),
+            ("organisation", "Coach B.V."),
+            ("contact", "dpo@coach.example"),
+            ("purpose", "personal-dashboard"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::OK);
+    let page = registered.text().await.unwrap();
+    let secret = page.split("<code class=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let read = reqwest::Client::new()
+        .get(app.url("/api/v1/purposes/personal-dashboard/records"))
+        .basic_auth("study-coach", Some(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    let refused = officer
+        .post(app.url("/office/sources"))
+        .form(&[("csrf", token.as_str()), ("id", "Quiz Tool"), ("name", "Quiz")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("id:") && body.contains("kinds:"), "each field at fault is named");
+
     let mentor = signed_in_elsewhere(&app, "mentor01").await;
     assert_eq!(mentor.get(app.url("/office/purposes")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(mentor.get(app.url("/office/requests")).send().await.unwrap().status(), StatusCode::FORBIDDEN);

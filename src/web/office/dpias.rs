@@ -130,16 +130,7 @@ fn score_select(name: &str, label: &str, value: Option<u8>) -> Markup {
 /// to add.
 fn register_form(viewer: &Viewer, view: &DpiaView) -> Markup {
     let texts = office_texts(viewer.language);
-    let blank_risk = Risk {
-        id: String::new(),
-        title: String::new(),
-        description: String::new(),
-        impacts: String::new(),
-        threats: String::new(),
-        sources: String::new(),
-        inherent: None,
-        residual: None,
-    };
+    let blank_risk = Risk::named("", "");
     let blank_measure = Measure {
         id: String::new(),
         title: String::new(),
@@ -299,7 +290,14 @@ pub async fn show(State(state): State<AppState>, viewer: Viewer, Path(id): Path<
             ul { @for comment in &view.comments { li { (date(language, &comment.created_at.to_storage())) " " strong { (comment.author) } @if let Some(question) = &comment.question { " (" (question) ")" } ": " (comment.body) } } }
             form method="post" action=(action("comments")) {
                 input type="hidden" name="csrf" value=(viewer.csrf);
-                label for="comment-body" { (texts.add_comment) }
+                label for="comment-question" { (texts.on_question) }
+            select id="comment-question" name="question" {
+                option value="" { "—" }
+                @for question in view.sections.iter().flat_map(|section| &section.questions) {
+                    option value=(question.id) { (question.text.get(language)) }
+                }
+            }
+            label for="comment-body" { (texts.add_comment) }
                 textarea id="comment-body" name="body" rows="2" required {}
                 p { button.secondary type="submit" { (texts.post_comment) } }
             }
@@ -361,14 +359,12 @@ fn register_from(pairs: &[(String, String)]) -> RiskRegister {
     };
     let risks = (0..rows("risk"))
         .map(|index| Risk {
-            id: field("risk", index, "id"),
-            title: field("risk", index, "title"),
-            description: String::new(),
             impacts: field("risk", index, "impacts"),
             threats: field("risk", index, "threats"),
             sources: field("risk", index, "sources"),
             inherent: score(index, "inherent"),
             residual: score(index, "residual"),
+            ..Risk::named(field("risk", index, "id"), field("risk", index, "title"))
         })
         .filter(|risk| !(risk.id.is_empty() && risk.title.is_empty()))
         .collect();
@@ -495,6 +491,8 @@ pub async fn decide(
 #[derive(Debug, Deserialize)]
 pub struct CommentForm {
     csrf: String,
+    #[serde(default)]
+    question: String,
     body: String,
 }
 
@@ -508,7 +506,8 @@ pub async fn comment(
     let language = viewer.language;
     let reasons = allowed(&state, &viewer, Action::ViewDpia, &id).await?;
     let mut tx = state.db.begin().await.or_page(language)?;
-    dpia::comment(&mut tx, &state.dpia, &id, None, &form.body, &Actor::from(&viewer.principal), reasons)
+    let question = Some(form.question.as_str()).filter(|question| !question.is_empty());
+    dpia::comment(&mut tx, &state.dpia, &id, question, &form.body, &Actor::from(&viewer.principal), reasons)
         .await
         .or_page(language)?;
     tx.commit().await.or_page(language)?;

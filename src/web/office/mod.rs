@@ -32,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/office/analytics", get(operations::analytics))
         .route("/office/analytics/stop", post(operations::stop))
         .route("/office/connections", get(operations::connections))
+        .route("/office/clients", post(operations::register_client))
+        .route("/office/sources", post(operations::register_source))
         .route("/office/clients/{id}/status", post(operations::client_status))
         .route("/office/sources/{id}/status", post(operations::source_status))
         .route("/office/retention", get(retention::report))
@@ -267,6 +269,18 @@ pub struct OfficeTexts {
     pub comments: &'static str,
     pub add_comment: &'static str,
     pub post_comment: &'static str,
+    pub register_tool: &'static str,
+    pub register_source: &'static str,
+    pub tool_id: &'static str,
+    pub tool_name: &'static str,
+    pub contact: &'static str,
+    pub register_button: &'static str,
+    pub secret_title: &'static str,
+    pub registered: &'static str,
+    pub secret_once: &'static str,
+    pub new_file: &'static str,
+    pub new_file_text: &'static str,
+    pub on_question: &'static str,
 }
 
 static NL: OfficeTexts = OfficeTexts {
@@ -484,6 +498,18 @@ static NL: OfficeTexts = OfficeTexts {
     comments: "Opmerkingen",
     add_comment: "Opmerking",
     post_comment: "Opmerking plaatsen",
+    register_tool: "Applicatie registreren",
+    register_source: "Bron registreren",
+    tool_id: "Id (kleine letters, cijfers en streepjes)",
+    tool_name: "Naam",
+    contact: "Contactadres",
+    register_button: "Registreren",
+    secret_title: "Nieuw geheim",
+    registered: "is geregistreerd.",
+    secret_once: "Dit geheim zie je maar één keer; Consentry bewaart alleen een hash. Geef het veilig door aan de beheerder.",
+    new_file: "Nieuw bestand (naam eindigt op .cedar; leeg laten om over te slaan)",
+    new_file_text: "Inhoud van het nieuwe bestand",
+    on_question: "Over vraag (optioneel)",
 };
 
 static EN: OfficeTexts = OfficeTexts {
@@ -701,6 +727,18 @@ static EN: OfficeTexts = OfficeTexts {
     comments: "Comments",
     add_comment: "Comment",
     post_comment: "Post comment",
+    register_tool: "Register a tool",
+    register_source: "Register a source",
+    tool_id: "Id (lowercase letters, digits and dashes)",
+    tool_name: "Name",
+    contact: "Contact",
+    register_button: "Register",
+    secret_title: "New secret",
+    registered: "is registered.",
+    secret_once: "You see this secret only once; Consentry keeps only a hash. Hand it to its administrator securely.",
+    new_file: "New file (name ending in .cedar; leave empty to skip)",
+    new_file_text: "Text of the new file",
+    on_question: "On question (optional)",
 };
 
 pub fn office_texts(language: Language) -> &'static OfficeTexts {

@@ -125,6 +125,7 @@ pub async fn connections(State(state): State<AppState>, viewer: Viewer) -> Resul
     let mut connection = state.db.pool().acquire().await.or_page(language)?;
     let clients = crate::clients::list(&mut connection).await.or_page(language)?;
     let sources = crate::ingest::sources::list(&mut connection).await.or_page(language)?;
+    let purposes = crate::purposes::list(&mut connection).await.or_page(language)?;
     let texts = office_texts(language);
     let toggle = |kind: &str, id: &str, status: &str| {
         let next = if status == "active" { "suspended" } else { "active" };
@@ -161,7 +162,26 @@ pub async fn connections(State(state): State<AppState>, viewer: Viewer) -> Resul
                     }
                 }
             }
-            h2 { (texts.sources) }
+            h3 { (texts.register_tool) }
+        form method="post" action="/office/clients" {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            div.grid {
+                @for (name, label) in [("id", texts.tool_id), ("name", texts.tool_name), ("organisation", texts.organisation), ("contact", texts.contact)] {
+                    div { label for=(format!("client-{name}")) { (label) } input type="text" id=(format!("client-{name}")) name=(name) required; }
+                }
+            }
+            fieldset {
+                legend { (texts.purposes_of_tool) }
+                @for purpose in &purposes {
+                    div.radio {
+                        input type="checkbox" id=(format!("client-purpose-{}", purpose.id)) name="purpose" value=(purpose.id);
+                        label for=(format!("client-purpose-{}", purpose.id)) { (purpose.definition.title.get(language)) }
+                    }
+                }
+            }
+            p { button type="submit" { (texts.register_button) } }
+        }
+        h2 { (texts.sources) }
             table {
                 thead { tr { th scope="col" { (texts.source) } th scope="col" { (texts.kinds) } th scope="col" { (texts.status) } th scope="col" { (texts.action) } } }
                 tbody {
@@ -174,6 +194,24 @@ pub async fn connections(State(state): State<AppState>, viewer: Viewer) -> Resul
                         }
                     }
                 }
+            }
+            h3 { (texts.register_source) }
+            form method="post" action="/office/sources" {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                div.grid {
+                    div { label for="source-id" { (texts.tool_id) } input type="text" id="source-id" name="id" required; }
+                    div { label for="source-name" { (texts.tool_name) } input type="text" id="source-name" name="name" required; }
+                }
+                fieldset {
+                    legend { (texts.kinds) }
+                    @for kind in crate::ingest::sources::KINDS {
+                        div.radio {
+                            input type="checkbox" id=(format!("source-kind-{kind}")) name="kind" value=(kind);
+                            label for=(format!("source-kind-{kind}")) { code { (kind) } }
+                        }
+                    }
+                }
+                p { button type="submit" { (texts.register_button) } }
             }
         },
     ))
@@ -225,4 +263,92 @@ pub async fn source_status(
         .or_page(language)?;
     tx.commit().await.or_page(language)?;
     Ok(see_other("/office/connections"))
+}
+
+/// The one time a new secret is shown.
+fn issued_page(viewer: &Viewer, what: &str, id: &str, secret: &str) -> Markup {
+    let texts = office_texts(viewer.language);
+    page(
+        viewer,
+        "/office",
+        texts.secret_title,
+        html! {
+            p { a href="/office/connections" { "← " (texts.connections_title) } }
+            h1 { (texts.secret_title) }
+            p role="status" { (what) " " code { (id) } " " (texts.registered) }
+            p { (texts.secret_once) }
+            p { code.secret { (secret) } }
+        },
+    )
+}
+
+/// A registration form's fields: repeated ones (`purpose`, `kind`) collected.
+fn fields(pairs: Vec<(String, String)>) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+    let mut single = std::collections::BTreeMap::new();
+    let mut repeated = Vec::new();
+    for (key, value) in pairs {
+        if key == "purpose" || key == "kind" {
+            repeated.push(value);
+        } else {
+            single.insert(key, value.trim().to_owned());
+        }
+    }
+    (single, repeated)
+}
+
+pub async fn register_client(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Markup, PageError> {
+    let language = viewer.language;
+    let (form, purposes) = fields(pairs);
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    viewer.check(&field("csrf"))?;
+    let client = crate::clients::new_client(
+        field("id"),
+        field("name"),
+        field("organisation"),
+        field("contact"),
+        None,
+        &purposes,
+    )
+    .or_page(language)?;
+    let decision = state
+        .gate
+        .authorize(&viewer.principal, Action::ManageClients, Resource::Client(client.id.clone()))
+        .await
+        .or_page(language)?;
+    let mut tx = state.db.begin().await.or_page(language)?;
+    let issued = crate::clients::register(&mut tx, &client, &Actor::from(&viewer.principal), decision.reasons)
+        .await
+        .or_page(language)?;
+    tx.commit().await.or_page(language)?;
+    Ok(issued_page(&viewer, office_texts(language).tool, &issued.client.id, &issued.secret))
+}
+
+pub async fn register_source(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Markup, PageError> {
+    let language = viewer.language;
+    let (form, kinds) = fields(pairs);
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    viewer.check(&field("csrf"))?;
+    let (id, name) = (field("id"), field("name"));
+    crate::ingest::sources::check_new(&id, &name, &kinds).or_page(language)?;
+    let decision = state
+        .gate
+        .authorize(&viewer.principal, Action::ManageSources, Resource::Source(id.clone()))
+        .await
+        .or_page(language)?;
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    let mut tx = state.db.begin().await.or_page(language)?;
+    let issued =
+        crate::ingest::sources::create(&mut tx, &id, &name, &kinds, &Actor::from(&viewer.principal), decision.reasons)
+            .await
+            .or_page(language)?;
+    tx.commit().await.or_page(language)?;
+    Ok(issued_page(&viewer, office_texts(language).source, &id, &issued.secret))
 }

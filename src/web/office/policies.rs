@@ -70,6 +70,10 @@ fn editor(viewer: &Viewer, texts: &OfficeTexts, files: &[PolicyFile], problems: 
                 @let described = problems.iter().any(|problem| problem.file == file.name);
                 textarea.code id=(id) name="text" rows="14" spellcheck="false" aria-describedby=[described.then_some("problems")] { (file.text) }
             }
+            label for="new-file-name" { (texts.new_file) }
+            input type="text" id="new-file-name" name="name" value="";
+            label for="new-file-text" { (texts.new_file_text) }
+            textarea.code id="new-file-text" name="text" rows="4" spellcheck="false" {}
             p { button type="submit" { (texts.validate_and_save) } }
         }
     }
@@ -153,6 +157,8 @@ fn submitted(pairs: Vec<(String, String)>) -> (String, Vec<PolicyFile>) {
             _ => {}
         }
     }
+    // The empty "new file" slot is not a file.
+    files.retain(|file| !(file.name.trim().is_empty() && file.text.trim().is_empty()));
     (csrf, files)
 }
 

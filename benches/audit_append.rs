@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+mod common;
+
 use consentry::audit::{self, Actor, Event};
 use consentry::db::{self, Db};
 use criterion::Criterion;
@@ -61,19 +63,6 @@ fn benches(criterion: &mut Criterion, runtime: &tokio::runtime::Runtime, db: &Db
     group.finish();
 }
 
-/// Criterion's estimate of one iteration for a benchmark of this run, in nanoseconds: the
-/// slope it prints as `time`, or the mean where it fitted no slope.
-fn mean_nanoseconds(bench: &str) -> Option<f64> {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()?
-        .join("criterion")
-        .join(GROUP)
-        .join(bench)
-        .join("new/estimates.json");
-    let estimates: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    estimates["slope"]["point_estimate"].as_f64().or_else(|| estimates["mean"]["point_estimate"].as_f64())
-}
-
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -86,12 +75,5 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     benches(&mut criterion, &runtime, &db);
     criterion.final_summary();
-    if let (Some(bare), Some(audited)) = (mean_nanoseconds("bare_insert"), mean_nanoseconds("audit_record")) {
-        println!(
-            "audit append: {:.1} µs per event, bare insert {:.1} µs: ratio {:.2}×",
-            audited / 1000.0,
-            bare / 1000.0,
-            audited / bare
-        );
-    }
+    common::print_ratio(GROUP, "bare_insert", "audit_record");
 }

@@ -259,7 +259,7 @@ pub async fn assert_problem(response: Response, status: StatusCode, slug: &str) 
 }
 
 /// A database of its own for one test app on the PostgreSQL server at `admin_url`.
-async fn fresh_postgres_database(admin_url: &str) -> String {
+pub async fn fresh_postgres_database(admin_url: &str) -> String {
     let name = format!("consentry_test_{}", uuid::Uuid::now_v7().simple());
     let mut admin = sqlx::postgres::PgConnection::connect(admin_url).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();

@@ -28,4 +28,5 @@ mod policies;
 mod purposes;
 mod retention;
 mod rights;
+mod scaling;
 mod web;

@@ -314,6 +314,9 @@ fn write_record(
     Ok(())
 }
 
+/// Rows a page reads per query.
+const PAGE_CHUNK: usize = 500;
+
 /// Reads one page in `(occurred_at, id)` order after `after`, records its disclosure, and
 /// returns it as a JSON body.
 pub async fn page(
@@ -329,8 +332,12 @@ pub async fn page(
         let since = prepared.scan.since.take().map_or_else(|| oldest.to_owned(), |asked| asked.max(oldest.to_owned()));
         prepared.scan.since = Some(since);
     }
-    let (sql, binds) = prepared.sql();
-    let Prepared { mut tx, scope, log, .. } = prepared;
+    // Rows the read may not show (other students' choices, retention) are skipped, so a
+    // page reads chunks of at least a page until it has one more row than it shows.
+    let chunk = (limit + 1).max(PAGE_CHUNK);
+    prepared.scan.limit = Some(chunk);
+    let style = PlaceholderStyle::of(&prepared.tx);
+    let Prepared { mut tx, scope, log, mut scan } = prepared;
     let mut subjects = Subjects::default();
     let mut body = Vec::with_capacity(limit * 256);
     body.extend_from_slice(b"{\"purpose\":");
@@ -339,17 +346,21 @@ pub async fn page(
     let mut written = 0;
     let mut last: Option<(String, String)> = None;
     let mut more = false;
-    {
+    'chunks: loop {
+        let (sql, binds) = scan.sql(style);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for value in binds {
             query = query.bind(value);
         }
         let mut rows = query.fetch(&mut *tx);
+        let mut scanned = 0;
         while let Some(row) = rows.try_next().await? {
+            scanned += 1;
+            scan.after = Some((row.try_get::<String, _>(4)?, row.try_get::<String, _>(0)?));
             let Some(index) = admit(&row, &scope, &mut subjects, keys)? else { continue };
             if written == limit {
                 more = true;
-                break;
+                break 'chunks;
             }
             if written > 0 {
                 body.push(b',');
@@ -357,7 +368,10 @@ pub async fn page(
             write_record(&mut body, &row, &scope, keys, subjects.pseudonym(index))?;
             subjects.disclose(&[index]);
             written += 1;
-            last = Some((row.try_get::<String, _>(4)?, row.try_get::<String, _>(0)?));
+            last = scan.after.clone();
+        }
+        if scanned < chunk {
+            break;
         }
     }
     tx.rollback().await?;

@@ -97,6 +97,9 @@ pub struct Scan {
     /// In `(occurred_at, id)` order, for pages. Unordered scans read in storage order,
     /// which is the fastest way through a whole table.
     pub ordered: bool,
+    /// At most this many rows: pages read in chunks, since a server that is sent a query
+    /// without a limit (PostgreSQL) sorts and sends every row however few are taken.
+    pub limit: Option<usize>,
 }
 
 /// Index of the first requested column in a scanned row.
@@ -161,6 +164,9 @@ impl Scan {
         if self.ordered || self.after.is_some() {
             sql.push_str(" ORDER BY occurred_at, id");
         }
+        if let Some(limit) = self.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
         (sql, binds)
     }
 }
@@ -168,6 +174,13 @@ impl Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limited_scan_says_so() {
+        let scan = Scan { categories: vec![Category::Activity], ordered: true, limit: Some(500), ..Scan::default() };
+        let (sql, _) = scan.sql(PlaceholderStyle::Numbered);
+        assert!(sql.ends_with(" ORDER BY occurred_at, id LIMIT 500"), "{sql}");
+    }
 
     #[test]
     fn a_scan_binds_every_value_and_orders_only_pages() {

@@ -12,7 +12,6 @@ use super::{office_texts, word};
 use crate::audit::{self, Actor, EventFilter};
 use crate::policy::{Action, Resource};
 use crate::server::AppState;
-use crate::timestamp::Timestamp;
 
 const PAGE: i64 = 50;
 
@@ -40,19 +39,6 @@ fn filled(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|text| !text.is_empty())
 }
 
-/// A date or date-time typed into the form, as a timestamp.
-fn moment(field: &str, text: &str) -> Result<Option<Timestamp>, crate::problem::ApiError> {
-    match filled(text) {
-        None => Ok(None),
-        Some(text) => {
-            let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.clone() };
-            Timestamp::parse(&full).map(Some).map_err(|_| {
-                crate::problem::ApiError::invalid_field(field, format!("`{text}` is not a date (YYYY-MM-DD)"))
-            })
-        }
-    }
-}
-
 pub async fn search(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -61,8 +47,8 @@ pub async fn search(
     let language = viewer.language;
     state.gate.authorize(&viewer.principal, Action::ReadAudit, Resource::AuditLog).await.or_page(language)?;
     let filter = EventFilter {
-        from: moment("from", &search.from).or_page(language)?,
-        until: moment("until", &search.until).or_page(language)?,
+        from: super::moment("from", &search.from).or_page(language)?,
+        until: super::moment("until", &search.until).or_page(language)?,
         actor: filled(&search.actor),
         subject: filled(&search.subject),
         purpose: filled(&search.purpose),

@@ -53,6 +53,19 @@ pub fn router() -> Router<AppState> {
         .route("/office/policies/rollback", post(policies::rollback))
 }
 
+/// A date (`YYYY-MM-DD`, midnight UTC) or RFC 3339 moment typed into form field `field`;
+/// `None` when left empty.
+fn moment(field: &str, text: &str) -> Result<Option<crate::timestamp::Timestamp>, crate::problem::ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
+    crate::timestamp::Timestamp::parse(&full)
+        .map(Some)
+        .map_err(|_| crate::problem::ApiError::invalid_field(field, format!("`{text}` is not a date (YYYY-MM-DD)")))
+}
+
 /// The strings of the office pages, per language.
 pub struct OfficeTexts {
     pub office_title: &'static str,

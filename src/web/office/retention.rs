@@ -12,7 +12,6 @@ use super::office_texts;
 use crate::policy::{Action, Resource};
 use crate::retention::{SweepPlan, SweepReport};
 use crate::server::AppState;
-use crate::timestamp::Timestamp;
 
 fn report_page(viewer: &Viewer, as_of: &str, report: Option<&SweepReport>) -> Markup {
     let language = viewer.language;
@@ -82,17 +81,7 @@ pub async fn report(
     let Some(text) = preview.as_of.map(|text| text.trim().to_owned()) else {
         return Ok(report_page(&viewer, "", None));
     };
-    let as_of = match text.as_str() {
-        "" => state.clock.now(),
-        text => {
-            let full = if text.len() == 10 { format!("{text}T00:00:00Z") } else { text.to_owned() };
-            Timestamp::parse(&full)
-                .map_err(|_| {
-                    crate::problem::ApiError::invalid_field("as_of", format!("`{text}` is not a date (YYYY-MM-DD)"))
-                })
-                .or_page(language)?
-        }
-    };
+    let as_of = super::moment("as_of", &text).or_page(language)?.unwrap_or_else(|| state.clock.now());
     let plan = SweepPlan { as_of, dry_run: true, batch: 1000 };
     let report = crate::retention::sweep(&state.db, plan, &()).await.or_page(language)?;
     Ok(report_page(&viewer, &text, Some(&report)))

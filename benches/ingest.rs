@@ -1,12 +1,11 @@
-//! Sustained xAPI ingest in batches of 100 (validation, identity mapping, minimisation,
-//! idempotency check, audit event), next to a bare insert of the same minimised rows,
-//! measured in the same run on SQLite.
+//! xAPI ingest of a batch of 100 statements (validation, identity mapping, minimisation,
+//! idempotency check, audit event), next to a bare insert of the same minimised rows, in
+//! the same run on SQLite (criterion).
 //!
-//! `cargo bench --bench ingest` prints statements per second for both and the ratio.
+//! `cargo bench --bench ingest` prints criterion's figures and then the ratio.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly on set-up errors")]
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use consentry::catalogue::Catalogue;
 use consentry::config::IngestMode;
@@ -17,11 +16,14 @@ use consentry::ingest::{Settings, ingest_statements, sources};
 use consentry::policy::PolicyEngine;
 use consentry::records::{self, Category, NewRecord, RecordKind};
 use consentry::timestamp::Timestamp;
+use criterion::{BatchSize, Criterion, Throughput};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod common;
+
+const GROUP: &str = "ingest";
 const BATCH: usize = 100;
-const BATCHES: usize = 60;
 
 fn statement(n: usize) -> Value {
     json!({
@@ -59,47 +61,58 @@ fn main() {
         consentry::directory::subject_of_user(&mut db.pool().acquire().await.unwrap(), "s0001").await.unwrap().unwrap()
     });
 
-    let started = Instant::now();
-    for batch in 0..BATCHES {
-        let statements: Vec<Value> = (0..BATCH).map(|n| statement(batch * BATCH + n)).collect();
-        runtime.block_on(ingest_statements(&db, &settings, &source, &Value::Array(statements))).unwrap();
-    }
-    let ingest_rate = (BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64();
+    let (db, settings, source) = (&db, &settings, &source);
+    let mut criterion = Criterion::default().configure_from_args();
+    let mut group = criterion.benchmark_group(GROUP);
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("bare_insert", |bench| {
+        bench.to_async(&runtime).iter_batched(
+            || minimised_rows(subject),
+            |rows| async move {
+                let mut tx = db.begin().await.unwrap();
+                records::insert(&mut tx, &rows).await.unwrap();
+                tx.commit().await.unwrap();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("governed_ingest", |bench| {
+        bench.to_async(&runtime).iter_batched(
+            || Value::Array((0..BATCH).map(statement).collect()),
+            |statements| async move {
+                let stored = ingest_statements(db, settings, source, &statements).await.unwrap();
+                assert_eq!(stored.stored, BATCH);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    criterion.final_summary();
+    common::print_ratio(GROUP, "bare_insert", "governed_ingest");
+}
 
-    let started = Instant::now();
-    for _ in 0..BATCHES {
-        let rows: Vec<NewRecord> = (0..BATCH)
-            .map(|n| {
-                let mut record = NewRecord::new(
-                    Uuid::now_v7(),
-                    subject,
-                    "xapi",
-                    RecordKind::Xapi,
-                    Category::Assessment,
-                    Timestamp::now(),
-                );
-                record.statement_id = Some(Uuid::new_v4());
-                record.verb = Some("http://adlnet.gov/expapi/verbs/completed".to_owned());
-                record.object_id =
-                    Some(format!("https://lms.hogeschool-demo.example/course/c01/activity/{:02}", n % 20 + 1));
-                record.object_type = Some("http://adlnet.gov/expapi/activities/assessment".to_owned());
-                record.score_scaled = Some(0.75);
-                record.completion = Some(true);
-                record.duration_ms = Some(720_000);
-                record.course_id = Some("c01".to_owned());
-                record
-            })
-            .collect();
-        runtime.block_on(async {
-            let mut tx = db.begin().await.unwrap();
-            records::insert(&mut tx, &rows).await.unwrap();
-            tx.commit().await.unwrap();
-        });
-    }
-    let bare_rate = (BATCHES * BATCH) as f64 / started.elapsed().as_secs_f64();
-
-    println!("batches of {BATCH}, {} statements each way", BATCHES * BATCH);
-    println!("bare insert of the minimised rows (baseline): {bare_rate:>9.0} statements/s");
-    println!("governed ingest:                              {ingest_rate:>9.0} statements/s");
-    println!("ratio (ingest / baseline throughput): {:.3}×", ingest_rate / bare_rate);
+/// The rows governed ingest stores for a batch, built beforehand: what storing alone costs.
+fn minimised_rows(subject: Uuid) -> Vec<NewRecord> {
+    (0..BATCH)
+        .map(|n| {
+            let mut record = NewRecord::new(
+                Uuid::now_v7(),
+                subject,
+                "xapi",
+                RecordKind::Xapi,
+                Category::Assessment,
+                Timestamp::now(),
+            );
+            record.statement_id = Some(Uuid::new_v4());
+            record.verb = Some("http://adlnet.gov/expapi/verbs/completed".to_owned());
+            record.object_id =
+                Some(format!("https://lms.hogeschool-demo.example/course/c01/activity/{:02}", n % 20 + 1));
+            record.object_type = Some("http://adlnet.gov/expapi/activities/assessment".to_owned());
+            record.score_scaled = Some(0.75);
+            record.completion = Some(true);
+            record.duration_ms = Some(720_000);
+            record.course_id = Some("c01".to_owned());
+            record
+        })
+        .collect()
 }

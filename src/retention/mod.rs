@@ -163,14 +163,22 @@ fn dated(row: &sqlx::any::AnyRow) -> Result<Option<(String, Category, Timestamp)
     })
 }
 
-/// Records, by id, with their new expiry.
+/// Records, by id, with their new expiry: one statement per 500 records, since a student's
+/// choice or a sweep's recomputation touches hundreds at once and a round trip each made
+/// that the slowest part of a choice on PostgreSQL.
 async fn write_expiries(connection: &mut AnyConnection, expiries: &[(String, String)]) -> Result<(), RetentionError> {
-    for (id, expires_at) in expiries {
-        sqlx::query("UPDATE records SET expires_at = $1 WHERE id = $2")
-            .bind(expires_at.clone())
-            .bind(id.clone())
-            .execute(&mut *connection)
-            .await?;
+    let style = crate::db::PlaceholderStyle::of(connection);
+    for chunk in expiries.chunks(500) {
+        // A VALUES list names its columns column1, column2 in both SQLite and PostgreSQL.
+        let sql = format!(
+            "UPDATE records SET expires_at = changed.column2 FROM (VALUES {}) AS changed WHERE records.id = changed.column1",
+            crate::db::values_placeholders(style, chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, expires_at) in chunk {
+            query = query.bind(id.clone()).bind(expires_at.clone());
+        }
+        query.execute(&mut *connection).await?;
     }
     Ok(())
 }
@@ -185,7 +193,7 @@ pub async fn recompute_subject(
     now: Timestamp,
 ) -> Result<HashMap<Category, u64>, RetentionError> {
     let subject = subject.to_string();
-    let rows = sqlx::query("SELECT id, category, occurred_at FROM records WHERE subject_id = $1")
+    let rows = sqlx::query("SELECT id, category, occurred_at, expires_at FROM records WHERE subject_id = $1")
         .bind(subject.clone())
         .fetch_all(&mut *connection)
         .await?;
@@ -198,9 +206,10 @@ pub async fn recompute_subject(
     for row in &rows {
         let Some((id, category, occurred_at)) = dated(row)? else { continue };
         let (expires_at, _) = expiry.of(&subject, category, occurred_at);
+        let stamped: Option<String> = row.try_get("expires_at")?;
         if expires_at <= now {
             expired.entry(category).or_default().push(id);
-        } else {
+        } else if stamped.as_deref() != Some(expires_at.to_storage().as_str()) {
             expiries.push((id, expires_at.to_storage()));
         }
     }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 pub use export::export_zip;
 pub use requests::{
     DataRequest, Fulfilment, Handling, NewRequest, RequestKind, RequestState, file as file_request,
-    handle as handle_request, of_subject as requests_of, queue as request_queue,
+    handle_and_reclaim as handle_request, of_subject as requests_of, queue as request_queue,
 };
 pub use routes::{me as signed_in_student, router};
 

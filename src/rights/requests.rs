@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::RightsError;
 use crate::audit::{self, Actor, Decision, Event};
+use crate::db::Db;
 use crate::problem::FieldError;
 use crate::timestamp::{Direction, Timestamp};
 
@@ -382,6 +383,25 @@ impl Step {
     fn replying(self, text: &str) -> Self {
         Self { reply: Some(text.to_owned()), ..self }
     }
+}
+
+/// Moves a request on in a transaction of its own and returns it as it now stands. Once a
+/// fulfilled erasure has committed, the store gives its freed pages back, so that the erased
+/// data does not linger in them.
+pub async fn handle_and_reclaim(
+    db: &Db,
+    id: Uuid,
+    handling: &Handling,
+    actor: &Actor,
+    context: &Fulfilment<'_>,
+) -> Result<DataRequest, RightsError> {
+    let mut tx = db.begin().await?;
+    let handled = handle(&mut tx, id, handling, actor, context).await?;
+    tx.commit().await?;
+    if matches!(handling, Handling::Fulfil { .. }) && handled.kind == RequestKind::Erasure {
+        db.reclaim().await?;
+    }
+    Ok(handled)
 }
 
 /// Moves a request on; returns it as it now stands. Everything it changes commits with the

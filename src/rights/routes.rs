@@ -292,11 +292,6 @@ async fn handle_request(
     let decision =
         state.gate.authorize(&principal, Action::HandleDataRequest, Resource::DataRequest(id.to_string())).await?;
     let context = Fulfilment { now: state.clock.now(), key: &state.audit_key, reasons: decision.reasons };
-    let mut tx = state.db.begin().await?;
-    let handled = requests::handle(&mut tx, id, &body, &Actor::from(&principal), &context).await?;
-    tx.commit().await?;
-    if matches!(body, Handling::Fulfil { .. }) && handled.kind == super::RequestKind::Erasure {
-        state.db.reclaim().await?;
-    }
+    let handled = requests::handle_and_reclaim(&state.db, id, &body, &Actor::from(&principal), &context).await?;
     Ok(Json(handled))
 }

@@ -104,13 +104,8 @@ pub async fn handle(
         .await
         .or_page(language)?;
     let context = Fulfilment { now: state.clock.now(), key: &state.audit_key, reasons: decision.reasons };
-    let mut tx = state.db.begin().await.or_page(language)?;
-    let handled = crate::rights::handle_request(&mut tx, id, &handling, &Actor::from(&viewer.principal), &context)
+    crate::rights::handle_request(&state.db, id, &handling, &Actor::from(&viewer.principal), &context)
         .await
         .or_page(language)?;
-    tx.commit().await.or_page(language)?;
-    if matches!(handling, Handling::Fulfil { .. }) && handled.kind == crate::rights::RequestKind::Erasure {
-        state.db.reclaim().await.or_page(language)?;
-    }
     Ok(see_other(&format!("/office/requests#request-{id}")))
 }

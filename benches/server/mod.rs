@@ -1,0 +1,69 @@
+//! What the end-to-end benchmarks share: demo stores built by `consentry serve --demo`
+//! itself, and a release `consentry serve` process to measure over HTTP.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The data directory `target/bench-<name>/` holding the demo institution at `scale`, seeded
+/// by `consentry serve --demo` the first time and reused afterwards (seeding is resumable, so
+/// an interrupted build continues).
+pub fn demo_store(name: &str, scale: f64) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    eprintln!("{name}: the demo institution at scale {scale} in {} (seeded once, then reused)", dir.display());
+    drop(Server::demo(&dir, scale));
+    dir
+}
+
+/// A running `consentry serve` on loopback, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts the server in demo mode on the data directory and waits until it is ready;
+    /// seeding a large demo institution takes minutes.
+    pub fn demo(data_dir: &Path, scale: f64) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_consentry"))
+            .args(["serve", "--demo", "--data-dir", data_dir.to_str().unwrap(), "--addr", &addr])
+            .env("CONSENTRY_LOG", "warn")
+            .env("CONSENTRY_DEMO_SCALE", scale.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let url = format!("http://{addr}");
+        let started = Instant::now();
+        while reqwest::blocking::get(format!("{url}/readyz"))
+            .map(|response| !response.status().is_success())
+            .unwrap_or(true)
+        {
+            assert!(child.try_wait().unwrap().is_none(), "the server exited; its error is above");
+            assert!(started.elapsed() < Duration::from_secs(3 * 3600), "the server did not become ready");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Self { child, url }
+    }
+
+    /// The server's peak resident memory so far, in KiB (`VmHWM`).
+    pub fn peak_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

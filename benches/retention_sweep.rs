@@ -1,9 +1,10 @@
-//! A retention sweep of the 1,000,000-statement store (built by `cargo bench --bench
-//! gateway`), run twice on copies: once without interruption, once killed with SIGKILL
-//! part-way and then run again. Prints the rate, the longest wait of a small write
-//! transaction during the sweep (no long lock), and whether both copies end identical.
+//! A retention sweep of the demo institution at 5× (10,000 students, ~1.1M records), run
+//! twice on copies: once without interruption, once killed with SIGKILL part-way and then
+//! run again. Prints the rate, the longest wait of a small write transaction during the
+//! sweep (no long lock), and whether both copies end identical.
 //!
-//! `cargo bench --bench retention_sweep` (after `cargo bench --bench gateway`).
+//! `cargo bench --bench retention_sweep`; the store is seeded once under
+//! `target/bench-sweep-source/` and copied for each run.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark fails loudly on set-up errors")]
 
 use std::path::{Path, PathBuf};
@@ -11,9 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use consentry::db::{self, Db};
-use consentry::retention::recompute_all;
 use ring::digest::{Context, SHA256};
 use sqlx::Row;
+
+#[allow(dead_code, reason = "this bench uses the shared demo store, not the server handle")]
+mod server;
 
 const AS_OF: &str = "2028-06-01T00:00:00Z";
 
@@ -59,22 +62,12 @@ fn sweep(dir: &Path) -> std::process::Child {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    let source = root.join("bench-gateway-1000000");
-    assert!(source.join("consentry.db").exists(), "run `cargo bench --bench gateway` first to build the store");
+    // Seeding stamps every record's expiry, so the copies are ready to sweep.
+    let source = server::demo_store("sweep-source", 5.0);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let prepared = root.join("bench-sweep-prepared");
-    if !prepared.join("consentry.db").exists() {
-        copy_store(&source, &prepared);
-        runtime.block_on(async {
-            let db = open(&prepared).await;
-            eprintln!("stamping every record's expiry once");
-            recompute_all(&db, &()).await.unwrap();
-            db.close().await;
-        });
-    }
     let (whole, killed) = (root.join("bench-sweep-whole"), root.join("bench-sweep-killed"));
-    copy_store(&prepared, &whole);
-    copy_store(&prepared, &killed);
+    copy_store(&source, &whole);
+    copy_store(&source, &killed);
 
     let (total, due) = runtime.block_on(async {
         let db = open(&whole).await;

@@ -33,6 +33,8 @@ impl Server {
             .args(["serve", "--demo", "--data-dir", data_dir.to_str().unwrap(), "--addr", &addr])
             .env("CONSENTRY_LOG", "warn")
             .env("CONSENTRY_DEMO_SCALE", scale.to_string())
+            // An analytics run of a large institution answers within its request.
+            .env("CONSENTRY_HTTP__REQUEST_TIMEOUT_SECONDS", "3600")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -58,42 +58,48 @@ struct Tally {
     lessons: BTreeSet<String>,
     completed: BTreeSet<String>,
     passed: BTreeSet<String>,
-    scores: Vec<f64>,
+    score_sum: f64,
+    scores: usize,
 }
 
-/// Indicators for every student (by pseudonym) and course, from the records the gateway
-/// handed out for the window `[start, end)` (Unix seconds).
-pub fn compute(
-    records: &[GovernedRecord],
+/// What the students did in the window `[start, end)` (Unix seconds), taken in record by
+/// record: a run holds one tally per student and course, never the records themselves.
+#[derive(Debug)]
+pub struct Tallies {
     start: i64,
     end: i64,
-    norms: &BTreeMap<String, f64>,
-) -> BTreeMap<String, Vec<CourseIndicators>> {
-    let mut tallies: HashMap<(String, String), Tally> = HashMap::new();
-    let mut lessons_of: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut assignments_of: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for record in records {
+    tallies: HashMap<(String, String), Tally>,
+    lessons_of: HashMap<String, BTreeSet<String>>,
+    assignments_of: HashMap<String, BTreeSet<String>>,
+}
+
+impl Tallies {
+    pub fn new(start: i64, end: i64) -> Self {
+        Self { start, end, tallies: HashMap::new(), lessons_of: HashMap::new(), assignments_of: HashMap::new() }
+    }
+
+    pub fn add(&mut self, record: &GovernedRecord) {
         let field = |name: &str| record.fields.get(name);
         let (Some(course), Some(object)) = (
             field("context.contextActivities.parent").and_then(|value| value.as_str()),
             field("object.id").and_then(|value| value.as_str()),
         ) else {
-            continue;
+            return;
         };
-        let Ok(at) = crate::timestamp::Timestamp::parse(&record.occurred_at) else { continue };
+        let Ok(at) = crate::timestamp::Timestamp::parse(&record.occurred_at) else { return };
         let seconds = at.unix_seconds();
-        if seconds < start || seconds >= end {
-            continue;
+        if seconds < self.start || seconds >= self.end {
+            return;
         }
-        let tally = tallies.entry((record.subject.clone(), course.to_owned())).or_default();
-        tally.weeks.insert((seconds - start) / (7 * 86_400));
+        let tally = self.tallies.entry((record.subject.clone(), course.to_owned())).or_default();
+        tally.weeks.insert((seconds - self.start) / (7 * 86_400));
         match field("object.definition.type").and_then(|value| value.as_str()) {
             Some(LESSON) => {
                 tally.lessons.insert(object.to_owned());
-                lessons_of.entry(course.to_owned()).or_default().insert(object.to_owned());
+                self.lessons_of.entry(course.to_owned()).or_default().insert(object.to_owned());
             }
             Some(ASSESSMENT) => {
-                assignments_of.entry(course.to_owned()).or_default().insert(object.to_owned());
+                self.assignments_of.entry(course.to_owned()).or_default().insert(object.to_owned());
                 if field("result.completion").and_then(|value| value.as_bool()) == Some(true) {
                     tally.completed.insert(object.to_owned());
                 }
@@ -104,59 +110,64 @@ pub fn compute(
             _ => {}
         }
         if let Some(score) = field("result.score.scaled").and_then(|value| value.as_f64()) {
-            tally.scores.push(score);
+            tally.score_sum += score;
+            tally.scores += 1;
         }
     }
-    let weeks = ((end - start) as f64 / (7.0 * 86_400.0)).ceil().max(1.0);
-    let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
-    let mut values: HashMap<(String, String), [f64; 5]> = HashMap::new();
-    for ((subject, course), tally) in &tallies {
-        let lessons = lessons_of.get(course).map_or(0, BTreeSet::len);
-        let assignments = assignments_of.get(course).map_or(0, BTreeSet::len);
-        let test_score =
-            if tally.scores.is_empty() { 0.0 } else { tally.scores.iter().sum::<f64>() / tally.scores.len() as f64 };
-        values.insert(
-            (subject.clone(), course.clone()),
-            [
-                (tally.weeks.len() as f64 / weeks).min(1.0),
-                share(tally.lessons.len(), lessons),
-                share(tally.completed.len(), assignments),
-                share(tally.passed.len(), tally.completed.len()),
-                test_score,
-            ],
-        );
-    }
-    let mut sums: HashMap<String, ([f64; 5], usize)> = HashMap::new();
-    for ((_, course), row) in &values {
-        let entry = sums.entry(course.clone()).or_insert(([0.0; 5], 0));
-        for (sum, value) in entry.0.iter_mut().zip(row) {
-            *sum += value;
+
+    /// Each student's indicators per course, next to the group's mean and the norm.
+    pub fn indicators(self, norms: &BTreeMap<String, f64>) -> BTreeMap<String, Vec<CourseIndicators>> {
+        let Self { start, end, tallies, lessons_of, assignments_of } = self;
+        let weeks = ((end - start) as f64 / (7.0 * 86_400.0)).ceil().max(1.0);
+        let share = |part: usize, whole: usize| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
+        let mut values: HashMap<(String, String), [f64; 5]> = HashMap::new();
+        for ((subject, course), tally) in &tallies {
+            let lessons = lessons_of.get(course).map_or(0, BTreeSet::len);
+            let assignments = assignments_of.get(course).map_or(0, BTreeSet::len);
+            let test_score = if tally.scores == 0 { 0.0 } else { tally.score_sum / tally.scores as f64 };
+            values.insert(
+                (subject.clone(), course.clone()),
+                [
+                    (tally.weeks.len() as f64 / weeks).min(1.0),
+                    share(tally.lessons.len(), lessons),
+                    share(tally.completed.len(), assignments),
+                    share(tally.passed.len(), tally.completed.len()),
+                    test_score,
+                ],
+            );
         }
-        entry.1 += 1;
+        let mut sums: HashMap<String, ([f64; 5], usize)> = HashMap::new();
+        for ((_, course), row) in &values {
+            let entry = sums.entry(course.clone()).or_insert(([0.0; 5], 0));
+            for (sum, value) in entry.0.iter_mut().zip(row) {
+                *sum += value;
+            }
+            entry.1 += 1;
+        }
+        let mut by_student: BTreeMap<String, Vec<CourseIndicators>> = BTreeMap::new();
+        for ((subject, course), row) in values {
+            let (sum, count) = &sums[&course];
+            let indicators = INDICATORS
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let norm = norms.get(*name).copied().unwrap_or(0.8);
+                    Indicator {
+                        name: (*name).to_owned(),
+                        value: row[index],
+                        group_mean: sum[index] / *count as f64,
+                        norm,
+                        below_norm: row[index] < norm,
+                    }
+                })
+                .collect();
+            by_student.entry(subject).or_default().push(CourseIndicators { course, indicators });
+        }
+        for courses in by_student.values_mut() {
+            courses.sort_by(|a, b| a.course.cmp(&b.course));
+        }
+        by_student
     }
-    let mut by_student: BTreeMap<String, Vec<CourseIndicators>> = BTreeMap::new();
-    for ((subject, course), row) in values {
-        let (sum, count) = &sums[&course];
-        let indicators = INDICATORS
-            .iter()
-            .enumerate()
-            .map(|(index, name)| {
-                let norm = norms.get(*name).copied().unwrap_or(0.8);
-                Indicator {
-                    name: (*name).to_owned(),
-                    value: row[index],
-                    group_mean: sum[index] / *count as f64,
-                    norm,
-                    below_norm: row[index] < norm,
-                }
-            })
-            .collect();
-        by_student.entry(subject).or_default().push(CourseIndicators { course, indicators });
-    }
-    for courses in by_student.values_mut() {
-        courses.sort_by(|a, b| a.course.cmp(&b.course));
-    }
-    by_student
 }
 
 /// The risk of one student: the share of indicator checks below norm, weighted by how far
@@ -216,7 +227,11 @@ mod tests {
             record("quiet", "2026-02-03T10:00:00Z", "l1", LESSON, serde_json::json!({})),
             record("quiet", "2026-03-30T10:00:00Z", "l2", LESSON, serde_json::json!({})),
         ];
-        let indicators = compute(&records, start, end, &default_norms());
+        let mut tallies = Tallies::new(start, end);
+        for record in &records {
+            tallies.add(record);
+        }
+        let indicators = tallies.indicators(&default_norms());
         let keen = &indicators["keen"][0].indicators;
         let quiet = &indicators["quiet"][0].indicators;
         assert_eq!(keen[0].value, 1.0, "active both weeks");

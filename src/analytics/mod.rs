@@ -17,7 +17,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, compute, default_norms, risk};
+pub use indicators::{CourseIndicators, INDICATORS, Indicator, MODEL_VERSION, Tallies, default_norms, risk};
 pub use review::{
     DecisionBody, Intervention, Oversight, Proposal, decide, decline, interventions, of_mentor as proposals_of, open,
     oversight, set_stopped,
@@ -168,7 +168,8 @@ async fn reader(db: &Db) -> Result<Reader, AnalyticsError> {
     Ok(Reader::resolve(db, principal).await?)
 }
 
-/// The records of the window, read through the gateway.
+/// What the students did in the window, read through the gateway and tallied line by line
+/// as the chunks arrive, so a run's memory grows with the students, not their records.
 async fn read(
     db: &Db,
     gate: &Gate,
@@ -176,7 +177,7 @@ async fn read(
     reader: &Reader,
     window: RunWindow,
     now: Timestamp,
-) -> Result<Vec<GovernedRecord>, AnalyticsError> {
+) -> Result<Tallies, AnalyticsError> {
     let purpose = PurposeId::parse(PURPOSE).map_err(PurposeError::Corrupt)?;
     let filters = Filters {
         kind: Some(RecordKind::Xapi),
@@ -188,16 +189,21 @@ async fn read(
         ReadRequest { reader, action: Action::ReadRecords, purpose: &purpose, filters: &filters, needs: &[], now };
     let prepared = crate::gateway::prepare(db, gate, &request).await?;
     let mut chunks = Box::pin(crate::gateway::stream(prepared, db.clone(), Arc::clone(keys)));
-    let mut body = Vec::new();
+    let mut tallies = Tallies::new(window.since.unix_seconds(), window.until.unix_seconds());
+    // A chunk may end inside a line: the rest waits for the next chunk.
+    let mut pending = Vec::new();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|error| PurposeError::Corrupt(format!("the analytics read failed: {error}")))?;
-        body.extend_from_slice(&chunk);
+        pending.extend_from_slice(&chunk);
+        let Some(last_newline) = pending.iter().rposition(|byte| *byte == b'\n') else { continue };
+        for line in pending[..last_newline].split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
+            if let Ok(record) = serde_json::from_slice::<GovernedRecord>(line) {
+                tallies.add(&record);
+            }
+        }
+        pending.drain(..=last_newline);
     }
-    Ok(body
-        .split(|byte| *byte == b'\n')
-        .filter(|line| !line.is_empty())
-        .filter_map(|line| serde_json::from_slice(line).ok())
-        .collect())
+    Ok(tallies)
 }
 
 /// Scores every student in the window and proposes interventions to their mentors; a
@@ -231,8 +237,7 @@ pub async fn run(
         return Ok(report);
     }
     let reader = reader(db).await?;
-    let records = read(db, gate, keys, &reader, window, now).await?;
-    let by_pseudonym = compute(&records, window.since.unix_seconds(), window.until.unix_seconds(), &default_norms());
+    let by_pseudonym = read(db, gate, keys, &reader, window, now).await?.indicators(&default_norms());
 
     let mut tx = db.begin().await?;
     let subjects = crate::directory::subject_ids(&mut tx).await?;

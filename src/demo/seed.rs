@@ -169,6 +169,11 @@ async fn begin(
         let student = Actor { id: login, kind: ActorKind::User, roles: vec![Role::Student] };
         consent::record(&mut tx, choice, &student, vec!["consent-students-own".to_owned()]).await?;
     }
+    // The records follow in rounds: the chain says so before the first of them exists.
+    let event = Event::new(Actor::system("demo"), "demo.seeding_started", "Institution::hogeschool-demo").details(
+        json!({ "students": institution.students.len(), "scale": institution.scale, "students_per_round": STUDENTS_PER_ROUND }),
+    );
+    audit::record(&mut tx, event).await?;
     sqlx::query("INSERT INTO demo_seed (id, version, scale, seeded_at, students_done) VALUES (1, $1, $2, $3, 0)")
         .bind(SEED_VERSION)
         .bind(institution.scale)
@@ -262,11 +267,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ids, statements, "no round was written twice");
-        let seeded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'demo.seeded'")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-        assert_eq!(seeded, 1);
+        let announced_and_finished: Vec<String> =
+            sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'demo.seed%' ORDER BY seq")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(announced_and_finished, ["demo.seeding_started", "demo.seeded"], "once each, in order");
         assert_eq!(
             seed(&db, &institution, &workbench, &engine).await.unwrap(),
             SeedOutcome::AlreadySeeded { scale: 0.15 }

@@ -64,6 +64,9 @@ pub struct Db {
 
 pub type Tx = Transaction<'static, Any>;
 
+/// Pages (4 KiB each) one step of [`Db::reclaim`] gives back.
+const RECLAIM_STEP_PAGES: u32 = 2_000;
+
 impl Db {
     /// Connects to the database at `url` (see [`sqlite_url`] for the embedded one).
     pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Self, DbError> {
@@ -142,7 +145,21 @@ impl Db {
     pub async fn reclaim(&self) -> Result<(), DbError> {
         if self.backend == Backend::Sqlite {
             let mut connection = self.pool.acquire().await?;
-            connection.execute("PRAGMA incremental_vacuum").await?;
+            // Free pages go back a step at a time, each step a short write of its own: after a
+            // sweep of a million records, one `incremental_vacuum` held the write lock longer
+            // than other writers wait (`busy_timeout`), and they failed.
+            let mut free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
+            while free > 0 {
+                connection
+                    .execute(sqlx::AssertSqlSafe(format!("PRAGMA incremental_vacuum({RECLAIM_STEP_PAGES})")))
+                    .await?;
+                let left: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut *connection).await?;
+                // A database made before incremental auto-vacuum keeps its free pages.
+                if left >= free {
+                    break;
+                }
+                free = left;
+            }
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
         }
         Ok(())

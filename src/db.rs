@@ -160,6 +160,9 @@ impl Db {
                 }
                 free = left;
             }
+            // A passive checkpoint copies the log without stopping writers; the truncating one
+            // after it, which does stop them, then has little left to copy.
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
         }
         Ok(())

@@ -50,6 +50,13 @@ def token(base, sub):
     return call(base, "POST", "/api/v1/demo/tokens", body={"sub": sub})[1]["access_token"]
 
 
+def echo_errors(lines):
+    """Shows the server's warnings and errors as they come; the rest of its log is dropped."""
+    for line in lines:
+        if '"level":"WARN"' in line or '"level":"ERROR"' in line:
+            print("server:", line.strip(), file=sys.stderr)
+
+
 def start(store, data_dir, database_url, scale):
     env = dict(os.environ, CONSENTRY_DEMO_SCALE=str(scale))
     args = [BINARY, "serve", "--demo", "--data-dir", data_dir, "--addr", "127.0.0.1:0", "--log-format", "json"]
@@ -65,7 +72,7 @@ def start(store, data_dir, database_url, scale):
             continue
         address = entry.get("fields", {}).get("addr")
         if address:
-            threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+            threading.Thread(target=echo_errors, args=(server.stderr,), daemon=True).start()
             return server, "http://" + address
     raise SystemExit("the server did not start:\n" + "".join(seen[-20:]))
 

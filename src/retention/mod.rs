@@ -168,6 +168,10 @@ fn dated(row: &sqlx::any::AnyRow) -> Result<Option<(String, Category, Timestamp)
 /// that the slowest part of a choice on PostgreSQL.
 async fn write_expiries(connection: &mut AnyConnection, expiries: &[(String, String)]) -> Result<(), RetentionError> {
     let style = crate::db::PlaceholderStyle::of(connection);
+    // In id order, the order in which the sweep's deletions lock rows too, so that a choice
+    // and a sweep touching the same student's records cannot deadlock on PostgreSQL.
+    let mut expiries: Vec<&(String, String)> = expiries.iter().collect();
+    expiries.sort();
     for chunk in expiries.chunks(500) {
         // A VALUES list names its columns column1, column2 in both SQLite and PostgreSQL.
         let sql = format!(
@@ -175,7 +179,7 @@ async fn write_expiries(connection: &mut AnyConnection, expiries: &[(String, Str
             crate::db::values_placeholders(style, chunk.len(), 2)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (id, expires_at) in chunk {
+        for &(id, expires_at) in chunk {
             query = query.bind(id.clone()).bind(expires_at.clone());
         }
         query.execute(&mut *connection).await?;

@@ -29,7 +29,7 @@ mod server;
 
 const GROUP: &str = "gateway";
 const PURPOSE: &str = "personal-dashboard";
-const CLIENT: (&str, &str) = ("demo-dashboard", "demo-dashboard-secret");
+const CLIENT: &str = "demo-dashboard";
 
 /// One row as a raw read without governance would send it: every stored column.
 #[derive(Serialize)]
@@ -89,7 +89,7 @@ async fn raw_read(db: &Db) -> (usize, usize) {
 
 /// The governed read in-process: the same pipeline as the HTTP handler, without HTTP.
 async fn governed_read(db: &Db, gate: &Gate, keys: &Arc<Keys>) -> (usize, usize) {
-    let principal = Principal { id: CLIENT.0.to_owned(), kind: PrincipalKind::Client, roles: BTreeSet::new() };
+    let principal = Principal { id: CLIENT.to_owned(), kind: PrincipalKind::Client, roles: BTreeSet::new() };
     let reader = Reader::resolve(db, principal).await.unwrap();
     let filters = Filters { kind: Some(RecordKind::Xapi), ..Filters::default() };
     let purpose = PurposeId::parse(PURPOSE).unwrap();
@@ -133,7 +133,10 @@ fn main() {
     common::print_ratio(GROUP, "raw_scan_serialise", "governed_read");
     runtime.block_on(db.close());
 
-    let (lines, seconds, idle, peak) = http_read(&data_dir);
+    let server = server::Server::demo(&data_dir, 1.0);
+    let idle = server.peak_kib();
+    let (lines, seconds) = server.stream_dashboard_read();
+    let peak = server.peak_kib();
     assert_eq!(lines, passed, "HTTP and in-process reads return the same rows");
     println!(
         "governed read over HTTP (NDJSON) from `consentry serve`: {:.0} rows scanned/s; server peak memory {} MiB (idle {} MiB)",
@@ -141,30 +144,4 @@ fn main() {
         peak >> 10,
         idle >> 10
     );
-}
-
-/// The governed read end to end over HTTP: lines, seconds, and the server's peak memory
-/// before and after, in KiB.
-fn http_read(data_dir: &std::path::Path) -> (usize, f64, u64, u64) {
-    let server = server::Server::demo(data_dir, 1.0);
-    let idle = server.peak_kib();
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(600)).build().unwrap();
-    let started = std::time::Instant::now();
-    let mut response = client
-        .get(format!("{}/api/v1/purposes/{PURPOSE}/records?kind=xapi", server.url))
-        .basic_auth(CLIENT.0, Some(CLIENT.1))
-        .header("Accept", "application/x-ndjson")
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    let mut lines = 0;
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = std::io::Read::read(&mut response, &mut buffer).unwrap();
-        if read == 0 {
-            break;
-        }
-        lines += buffer[..read].iter().filter(|byte| **byte == b'\n').count();
-    }
-    (lines, started.elapsed().as_secs_f64(), idle, server.peak_kib())
 }

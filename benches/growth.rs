@@ -40,8 +40,9 @@ fn scales() -> Vec<f64> {
         .collect()
 }
 
-/// Facts of the store as seeded, read before the server starts.
-fn store_facts(data_dir: &Path) -> Vec<Figure> {
+/// Facts of the store as seeded, read before the server starts, and the first student who
+/// has not objected to the personal dashboard (to change their choice back and forth).
+fn store_facts(data_dir: &Path) -> (Vec<Figure>, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let file = data_dir.join("consentry.db");
@@ -51,6 +52,14 @@ fn store_facts(data_dir: &Path) -> Vec<Figure> {
         let (started, finished): (String, String) =
             sqlx::query_as("SELECT seeded_at, finished_at FROM demo_seed").fetch_one(db.pool()).await.unwrap();
         let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(db.pool()).await.unwrap();
+        let login = sqlx::query_scalar(
+            "SELECT users.id FROM users JOIN subjects ON subjects.id = users.subject_id WHERE NOT EXISTS \
+             (SELECT 1 FROM consent_records WHERE consent_records.subject_id = users.subject_id \
+             AND purpose_id = 'personal-dashboard') ORDER BY users.id LIMIT 1",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
         db.close().await;
         let seconds = |text: &str| Timestamp::parse(text).unwrap().unix_millis() as f64 / 1000.0;
         let bytes: u64 = ["consentry.db", "consentry.db-wal"]
@@ -58,13 +67,14 @@ fn store_facts(data_dir: &Path) -> Vec<Figure> {
             .filter_map(|name| std::fs::metadata(data_dir.join(name)).ok())
             .map(|metadata| metadata.len())
             .sum();
-        vec![
+        let figures = vec![
             figure("students", "", students as f64),
             figure("records", "", records as f64),
             figure("audit events", "", events as f64),
             figure("store on disk", "MiB", bytes as f64 / 1_048_576.0),
             figure("seeding (when built)", "s", seconds(&finished) - seconds(&started)),
-        ]
+        ];
+        (figures, login)
     })
 }
 
@@ -98,24 +108,6 @@ fn token(client: &Client, url: &str, sub: &str) -> String {
     issued["access_token"].as_str().unwrap().to_owned()
 }
 
-/// The first of the institution's students who has not objected to the personal dashboard.
-fn student_login(data_dir: &Path) -> String {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let db = Db::connect(&db::sqlite_url(&data_dir.join("consentry.db")), 1).await.unwrap();
-        let login = sqlx::query_scalar(
-            "SELECT users.id FROM users JOIN subjects ON subjects.id = users.subject_id WHERE NOT EXISTS \
-             (SELECT 1 FROM consent_records WHERE consent_records.subject_id = users.subject_id \
-             AND purpose_id = 'personal-dashboard') ORDER BY users.id LIMIT 1",
-        )
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-        db.close().await;
-        login
-    })
-}
-
 fn statements(login: &str, batch: usize) -> Value {
     (0..INGEST_BATCH)
         .map(|n| {
@@ -132,31 +124,9 @@ fn statements(login: &str, batch: usize) -> Value {
         .collect()
 }
 
-/// Streams a purpose's whole xAPI read as NDJSON: lines and seconds.
-fn stream(client: &Client, url: &str) -> (usize, f64) {
-    let started = Instant::now();
-    let mut response = client
-        .get(format!("{url}/api/v1/purposes/personal-dashboard/records?kind=xapi"))
-        .basic_auth("demo-dashboard", Some("demo-dashboard-secret"))
-        .header("Accept", "application/x-ndjson")
-        .send()
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    let (mut lines, mut buffer) = (0, vec![0u8; 256 * 1024]);
-    loop {
-        let read = std::io::Read::read(&mut response, &mut buffer).unwrap();
-        if read == 0 {
-            break;
-        }
-        lines += buffer[..read].iter().filter(|byte| **byte == b'\n').count();
-    }
-    (lines, started.elapsed().as_secs_f64())
-}
-
 fn measure(scale: f64) -> Vec<Figure> {
     let data_dir = server::demo_store(&format!("growth-{scale}"), scale);
-    let mut figures = store_facts(&data_dir);
-    let login = student_login(&data_dir);
+    let (mut figures, login) = store_facts(&data_dir);
     let server = Server::demo(&data_dir, scale);
     let url = server.url.as_str();
     let client = Client::builder().timeout(Duration::from_secs(3600)).build().unwrap();
@@ -164,7 +134,7 @@ fn measure(scale: f64) -> Vec<Figure> {
     let idle = server.peak_kib();
 
     // The whole read first: it is the one that grows with the data, and it warms the cache.
-    let (lines, seconds) = stream(&client, url);
+    let (lines, seconds) = server.stream_dashboard_read();
     eprintln!("scale {scale}: streamed {lines} records in {seconds:.1} s");
     figures.push(figure("stream read, personal-dashboard", "rows/s", lines as f64 / seconds));
     figures.push(figure("server memory: idle", "MiB", idle as f64 / 1024.0));

@@ -52,6 +52,29 @@ impl Server {
         Self { child, url }
     }
 
+    /// Streams `demo-dashboard`'s whole `personal-dashboard` read of xAPI statements as
+    /// NDJSON: the lines received and the seconds it took.
+    pub fn stream_dashboard_read(&self) -> (usize, f64) {
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(3600)).build().unwrap();
+        let started = Instant::now();
+        let mut response = client
+            .get(format!("{}/api/v1/purposes/personal-dashboard/records?kind=xapi", self.url))
+            .basic_auth("demo-dashboard", Some("demo-dashboard-secret"))
+            .header("Accept", "application/x-ndjson")
+            .send()
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        let (mut lines, mut buffer) = (0, vec![0u8; 256 * 1024]);
+        loop {
+            let read = std::io::Read::read(&mut response, &mut buffer).unwrap();
+            if read == 0 {
+                break;
+            }
+            lines += buffer[..read].iter().filter(|byte| **byte == b'\n').count();
+        }
+        (lines, started.elapsed().as_secs_f64())
+    }
+
     /// The server's peak resident memory so far, in KiB (`VmHWM`).
     pub fn peak_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
